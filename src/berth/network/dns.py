@@ -14,14 +14,13 @@ stdlib only. The server speaks UDP and TCP on the same address and port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import socket
 import struct
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_address
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from berth.errors import SystemError_
 
@@ -220,7 +219,7 @@ class Resolver(Protocol):
     def reverse(self, ip: IPv4Address, client_ip: IPv4Address) -> str | None: ...
 
 
-class DNSServer:
+class DNSServer(asyncio.DatagramProtocol):
     """DNS over UDP and TCP for one network's gateway address.
 
     ``resolver``: see ``Resolver``; ``upstreams``: ``(ip, port)`` servers that get unknown names
@@ -242,7 +241,7 @@ class DNSServer:
         self.port = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self, host: str, port: int = 53) -> None:
         """Listen on UDP and TCP ``host:port`` (``port=0``: one free port for both, in ``self.port``).
@@ -251,11 +250,9 @@ class DNSServer:
         """
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UDPProtocol(self), local_addr=(host, port), family=socket.AF_INET
-            )
-            self._udp = transport  # type: ignore[assignment]
-            self.port = transport.get_extra_info("sockname")[1]
+            await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port), family=socket.AF_INET)
+            assert self._udp is not None
+            self.port = self._udp.get_extra_info("sockname")[1]
             self._tcp = await asyncio.start_server(self._serve_tcp, host, self.port, reuse_address=True)
         except OSError as exc:
             self.close()
@@ -272,10 +269,18 @@ class DNSServer:
         for task in list(self._tasks):
             task.cancel()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._udp = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        task = asyncio.get_running_loop().create_task(self._answer_udp(self._udp, data, addr))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _answer_udp(self, udp: asyncio.DatagramTransport | None, data: bytes, addr: tuple[str, int]) -> None:
+        reply = await self.respond(data, _client_ip(addr), limit=UDP_LIMIT)
+        if reply is not None and udp is not None and not udp.is_closing():
+            udp.sendto(reply, addr)
 
     async def respond(self, query: bytes, client_ip: IPv4Address, limit: int | None = None) -> bytes | None:
         """Answer one query message; None when it must be dropped (not a query, undecodable header).
@@ -347,8 +352,16 @@ class DNSServer:
                 return reply
         return None
 
+    async def wait_closed(self) -> None:
+        """After ``close``: wait until queries and TCP connections in flight are gone."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = _client_ip(writer.get_extra_info("peername"))
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
         try:
             while True:
                 size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 30))[0]
@@ -359,25 +372,11 @@ class DNSServer:
                 await writer.drain()
         except (TimeoutError, OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # from close(); Python 3.11's start_server would log a cancelled handler as an error
         finally:
+            self._tasks.discard(task)
             writer.close()
-
-
-class _UDPProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: DNSServer) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.server._spawn(self._answer(data, addr))
-
-    async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = await self.server.respond(data, _client_ip(addr), limit=UDP_LIMIT)
-        if reply is not None and self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(reply, addr)
 
 
 def _client_ip(addr: tuple[str, int] | None) -> IPv4Address:
@@ -415,5 +414,3 @@ async def _tcp_exchange(host: str, port: int, query: bytes) -> bytes:
         return await reader.readexactly(size)
     finally:
         writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
