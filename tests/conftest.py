@@ -62,3 +62,51 @@ def run(*argv: str, **kw) -> subprocess.CompletedProcess:
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
     return subprocess.run(list(argv), **kw)
+
+
+# ----- daemon fixtures ---------------------------------------------------------------------------
+from tests.daemon_fixture import Daemon  # noqa: E402
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    """A fresh berthd for one test (stopped and cleaned afterwards)."""
+    d = Daemon(tmp_path)
+    try:
+        d.start()
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture(scope="session")
+def shared_daemon(tmp_path_factory, busybox_tar):
+    """One berthd for the session with ``busybox:latest`` imported (CMD ["sh"])."""
+    d = Daemon(tmp_path_factory.mktemp("shared-daemon"))
+    try:
+        d.start()
+        d.ok("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
+def bdaemon(daemon, busybox_tar):
+    """A fresh berthd with ``busybox:latest`` imported."""
+    daemon.ok("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
+    return daemon
+
+
+@pytest.fixture(scope="session")
+def dockerd(busybox_tar):
+    """A real dockerd (Debian docker.io) with busybox imported; skips when absent."""
+    from tests.dockerd_fixture import start_dockerd
+
+    d = start_dockerd(busybox_tar)
+    if d is None:
+        pytest.skip("dockerd (Debian docker.io) is not available")
+    try:
+        yield d
+    finally:
+        d.stop()

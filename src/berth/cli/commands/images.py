@@ -1,0 +1,445 @@
+"""Image commands: images/image ls, image inspect, tag, rmi, image prune, history, import, save,
+load, pull, push, search (docs: docker CLI reference for each command)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from berth.cli import output
+from berth.cli.flags import FlagSet
+from berth.client.api import APIError, path_quote
+
+IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGES_TABLE_DIGESTS = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGE_TITLES = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+                "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"}
+HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+HISTORY_TITLES = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                  "Size": "SIZE", "Comment": "COMMENT"}
+
+
+def go_time(ts: float) -> str:
+    """Go's ``time.Time.String()`` in local time: ``2006-01-02 15:04:05 -0700 MST``."""
+    lt = time.localtime(ts)
+    return time.strftime("%Y-%m-%d %H:%M:%S %z ", lt) + (time.strftime("%Z", lt) or "UTC")
+
+
+def since(ts: float) -> str:
+    from berth.timeutil import human_duration
+    return human_duration(time.time() - ts) + " ago"
+
+
+def filters_param(specs: list[str], extra: dict[str, list[str]] | None = None) -> dict[str, dict[str, bool]] | None:
+    """``--filter k=v`` flags as the Engine API's filters JSON (``{"k": {"v": true}}``)."""
+    out: dict[str, dict[str, bool]] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise APIError(400, f"bad format of filter (expected name=value)")
+        out.setdefault(key.strip().lower() if key.strip().lower() in ("dangling",) else key.strip(), {})[value] = True
+    for key, values in (extra or {}).items():
+        for value in values:
+            out.setdefault(key, {})[value] = True
+    return out or None
+
+
+class ImageRow:
+    """One row of ``images`` (docker's imageContext fields)."""
+
+    def __init__(self, summary: dict[str, Any], repo: str, tag: str, digest: str, trunc: bool) -> None:
+        self._s = summary
+        self.Repository = repo
+        self.Tag = tag
+        self.Digest = digest
+        self._trunc = trunc
+
+    @property
+    def ID(self) -> str:
+        return output.truncate_id(self._s["Id"]) if self._trunc else self._s["Id"]
+
+    @property
+    def CreatedSince(self) -> str:
+        return since(self._s["Created"])
+
+    @property
+    def CreatedAt(self) -> str:
+        return go_time(self._s["Created"])
+
+    @property
+    def Size(self) -> str:
+        return output.human_size(self._s.get("Size", 0))
+
+    @property
+    def VirtualSize(self) -> str:
+        return output.human_size(self._s.get("VirtualSize", self._s.get("Size", 0)))
+
+    @property
+    def SharedSize(self) -> str:
+        shared = self._s.get("SharedSize", -1)
+        return "N/A" if shared < 0 else output.human_size(shared)
+
+    @property
+    def UniqueSize(self) -> str:
+        shared = self._s.get("SharedSize", -1)
+        return "N/A" if shared < 0 else output.human_size(self._s.get("Size", 0) - shared)
+
+    @property
+    def Containers(self) -> str:
+        count = self._s.get("Containers", -1)
+        return "N/A" if count < 0 else str(count)
+
+    def to_json(self) -> dict[str, str]:
+        return {"Containers": self.Containers, "CreatedAt": self.CreatedAt, "CreatedSince": self.CreatedSince,
+                "Digest": self.Digest, "ID": self.ID, "Repository": self.Repository,
+                "SharedSize": self.SharedSize, "Size": self.Size, "Tag": self.Tag,
+                "UniqueSize": self.UniqueSize, "VirtualSize": self.VirtualSize}
+
+
+def image_rows(summaries: list[dict[str, Any]], trunc: bool, digests: bool) -> list[ImageRow]:
+    """Expand summaries into one row per repository tag, as docker's image formatter does."""
+    rows = []
+    for s in summaries:
+        tags_by_repo: dict[str, list[str]] = {}
+        digests_by_repo: dict[str, list[str]] = {}
+        for ref in s.get("RepoTags") or []:
+            if ref == "<none>:<none>":
+                continue
+            repo, _, tag = ref.rpartition(":")
+            tags_by_repo.setdefault(repo, []).append(tag)
+        for ref in s.get("RepoDigests") or []:
+            if ref == "<none>@<none>":
+                continue
+            repo, _, dgst = ref.partition("@")
+            digests_by_repo.setdefault(repo, []).append(dgst)
+        repos = list(dict.fromkeys([*tags_by_repo, *digests_by_repo]))
+        if not repos:
+            rows.append(ImageRow(s, "<none>", "<none>", "<none>", trunc))
+            continue
+        for repo in repos:
+            digest = (digests_by_repo.get(repo) or ["<none>"])[0]
+            tags = tags_by_repo.get(repo) or []
+            if not tags:
+                rows.append(ImageRow(s, repo, "<none>", digest, trunc))
+            for tag in tags:
+                rows.append(ImageRow(s, repo, tag, digest, trunc))
+    return rows
+
+
+def ls(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS] [REPOSITORY[:TAG]]", "List images", max_args=1)
+    fs.add("-a, --all", help="Show all images (default hides intermediate images)")
+    fs.add("--digests", help="Show digests")
+    fs.add("-f, --filter", "list", help="Filter output based on conditions provided", metavar="filter")
+    fs.add("--format", "string", help="Pretty-print images using a Go template", metavar="string")
+    fs.add("--no-trunc", help="Don't truncate output")
+    fs.add("-q, --quiet", help="Only show image IDs")
+    args, rest = fs.parse_or_exit(argv)
+    extra = {"reference": [rest[0]]} if rest else None
+    summaries = ctx.client.get("/images/json", {"all": args.all or None,
+                                                "filters": filters_param(args.filter, extra)})
+    rows = image_rows(summaries, not args.no_trunc, args.digests)
+    if args.quiet:
+        sys.stdout.write("".join(row.ID + "\n" for row in rows))
+        return 0
+    default = IMAGES_TABLE_DIGESTS if args.digests else IMAGES_TABLE
+    sys.stdout.write(output.render(args.format, rows, default, IMAGE_TITLES))
+    return 0
+
+
+def inspect_image(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on one or more images", 1)
+    fs.add("-f, --format", "string", help="Format the output using the given Go template")
+    args, names = fs.parse_or_exit(argv)
+    from berth.cli.commands.inspect import inspect_objects
+    return inspect_objects(ctx, names, args.format, kinds=("image",))
+
+
+def tag(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+                 "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", 2, 2)
+    _, (source, target) = fs.parse_or_exit(argv)
+    from berth.errors import InvalidParameter
+    from berth.images import reference as refs
+    try:
+        ref = refs.parse_normalized_named(target)
+    except InvalidParameter as exc:
+        sys.stderr.write(f'Error parsing reference: "{target}" is not a valid repository/tag: {exc}\n')
+        return 1
+    if ref.digest:
+        sys.stderr.write("refusing to create a tag with a digest reference\n")
+        return 1
+    ctx.client.request("POST", f"/images/{path_quote(source)}/tag",
+                       {"repo": ref.familiar_name if ref.domain == "docker.io" else ref.name, "tag": ref.tag or "latest"})
+    return 0
+
+
+def rmi(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images", 1)
+    fs.add("-f, --force", help="Force removal of the image")
+    fs.add("--no-prune", help="Do not delete untagged parents")
+    args, names = fs.parse_or_exit(argv)
+    status = 0
+    for name in names:
+        try:
+            records = ctx.client.delete(f"/images/{path_quote(name)}",
+                                        {"force": args.force or None, "noprune": args.no_prune or None})
+        except APIError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+            status = 1
+            continue
+        for record in records or []:
+            for key in ("Untagged", "Deleted"):
+                if key in record and record[key]:
+                    print(f"{key}: {record[key]}")
+    return status
+
+
+def confirm(message: str) -> bool:
+    """docker's prompt: ``Are you sure you want to continue? [y/N]``."""
+    sys.stdout.write(f"{message}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def prune(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS]", "Remove unused images", 0, 0)
+    fs.add("-a, --all", help="Remove all unused images, not just dangling ones")
+    fs.add("--filter", "list", help='Provide filter values (e.g. "until=<timestamp>")', metavar="filter")
+    fs.add("-f, --force", help="Do not prompt for confirmation")
+    args, _ = fs.parse_or_exit(argv)
+    warning = ("WARNING! This will remove all images without at least one container associated to them."
+               if args.all else "WARNING! This will remove all dangling images.")
+    if not args.force and not confirm(warning):
+        return 0
+    extra = {"dangling": ["false"]} if args.all else {"dangling": ["true"]}
+    report = ctx.client.post("/images/prune", {"filters": filters_param(args.filter, extra)})
+    deleted = report.get("ImagesDeleted") or []
+    if deleted:
+        print("Deleted Images:")
+        for record in deleted:
+            for key in ("Untagged", "Deleted"):
+                if record.get(key):
+                    print(f"{key.lower()}: {record[key]}")
+        print()
+    print(f"Total reclaimed space: {output.human_size(report.get('SpaceReclaimed', 0))}")
+    return 0
+
+
+class HistoryRow:
+    def __init__(self, item: dict[str, Any], trunc: bool, human: bool) -> None:
+        self._i, self._trunc, self._human = item, trunc, human
+
+    @property
+    def ID(self) -> str:
+        iid = self._i["Id"]
+        return output.truncate_id(iid) if self._trunc and iid != "<missing>" else iid
+
+    @property
+    def CreatedSince(self) -> str:
+        if not self._human:
+            return self.CreatedAt
+        return since(self._i["Created"]) if self._i.get("Created") else "N/A"
+
+    @property
+    def CreatedAt(self) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._i.get("Created", 0)))
+
+    @property
+    def CreatedBy(self) -> str:
+        text = self._i.get("CreatedBy", "").replace("\t", " ")
+        return output.ellipsis(text, 45) if self._trunc else text
+
+    @property
+    def Size(self) -> str:
+        return output.human_size(self._i.get("Size", 0)) if self._human else str(self._i.get("Size", 0))
+
+    @property
+    def Comment(self) -> str:
+        return self._i.get("Comment", "")
+
+    def to_json(self) -> dict[str, str]:
+        return {"Comment": self.Comment, "CreatedAt": self.CreatedAt, "CreatedBy": self.CreatedBy,
+                "CreatedSince": self.CreatedSince, "ID": self.ID, "Size": self.Size}
+
+
+def history(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS] IMAGE", "Show the history of an image", 1, 1)
+    fs.add("--format", "string", help="Pretty-print images using a Go template")
+    fs.add("-H, --human", default=True, help="Print sizes and dates in human readable format (default true)")
+    fs.add("--no-trunc", help="Don't truncate output")
+    fs.add("-q, --quiet", help="Only show image IDs")
+    args, (name,) = fs.parse_or_exit(argv)
+    items = ctx.client.get(f"/images/{path_quote(name)}/history")
+    rows = [HistoryRow(item, not args.no_trunc, args.human) for item in items]
+    if args.quiet:
+        sys.stdout.write("".join(row.ID + "\n" for row in rows))
+        return 0
+    sys.stdout.write(output.render(args.format, rows, HISTORY_TABLE, HISTORY_TITLES))
+    return 0
+
+
+def _file_chunks(f: Any):
+    while chunk := f.read(1 << 20):
+        yield chunk
+
+
+def import_(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+                 "Import the contents from a tarball to create a filesystem image", 1, 2)
+    fs.add("-c, --change", "list", help="Apply Dockerfile instruction to the created image")
+    fs.add("-m, --message", "string", help="Set commit message for imported image")
+    fs.add("--platform", "string", help="Set platform if server is multi-platform capable")
+    args, rest = fs.parse_or_exit(argv)
+    source = rest[0]
+    params: dict[str, Any] = {"message": args.message or None, "changes": args.change}
+    if len(rest) > 1:
+        from berth.errors import InvalidParameter
+        from berth.images import reference as refs
+        try:
+            ref = refs.parse_normalized_named(rest[1])
+        except InvalidParameter as exc:
+            sys.stderr.write(f"{exc}\n")
+            return 1
+        params["repo"] = ref.familiar_name if ref.domain == "docker.io" else ref.name
+        params["tag"] = ref.tag
+    body: Any
+    if source == "-":
+        params["fromSrc"] = "-"
+        body = _file_chunks(sys.stdin.buffer)
+    elif "://" in source:
+        params["fromSrc"] = source
+        body = None
+    else:
+        params["fromSrc"] = "-"
+        try:
+            f = open(source, "rb")  # noqa: SIM115 - streamed by the request
+        except OSError as exc:
+            sys.stderr.write(f"open {source}: {exc.strerror.lower() if exc.strerror else exc}\n")
+            return 1
+        body = _file_chunks(f)
+    response = ctx.client.request("POST", "/images/create", params, body=body,
+                                  headers={"Content-Type": "application/x-tar"}, stream=True)
+    return print_json_messages(response)
+
+
+def print_json_messages(response: Any, quiet: bool = False) -> int:
+    """Print a JSON message stream as docker's ``jsonmessage.DisplayJSONMessagesStream`` does
+    (without progress bars); returns 1 when the stream carries an error."""
+    status = 0
+    for message in response.iter_json():
+        if message.get("error") or message.get("errorDetail"):
+            detail = message.get("errorDetail") or {}
+            sys.stderr.write(f"{detail.get('message') or message.get('error')}\n")
+            status = 1
+            continue
+        if quiet:
+            continue
+        if "stream" in message:
+            sys.stdout.write(message["stream"])
+        elif "status" in message:
+            prefix = f"{message['id']}: " if message.get("id") else ""
+            sys.stdout.write(f"{prefix}{message['status']}\n")
+        elif "aux" in message and isinstance(message["aux"], dict) and message["aux"].get("ID") and not quiet:
+            pass
+        sys.stdout.flush()
+    response.close()
+    return status
+
+
+def save(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS] IMAGE [IMAGE...]",
+                 "Save one or more images to a tar archive (streamed to STDOUT by default)", 1)
+    fs.add("-o, --output", "string", help="Write to a file, instead of STDOUT")
+    args, names = fs.parse_or_exit(argv)
+    if not args.output and sys.stdout.isatty():
+        sys.stderr.write("cowardly refusing to save to a terminal. Use the -o flag or redirect\n")
+        return 1
+    response = ctx.client.request("GET", "/images/get", {"names": names}, stream=True)
+    if not args.output:
+        out = sys.stdout.buffer
+        for chunk in response.iter_chunks():
+            out.write(chunk)
+        out.flush()
+        return 0
+    target = os.path.abspath(args.output)
+    tmp = f"{target}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            for chunk in response.iter_chunks():
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return 0
+
+
+def load(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS]", "Load an image from a tar archive or STDIN", 0, 0)
+    fs.add("-i, --input", "string", help="Read from tar archive file, instead of STDIN")
+    fs.add("-q, --quiet", help="Suppress the load output")
+    args, _ = fs.parse_or_exit(argv)
+    if args.input:
+        try:
+            source = open(args.input, "rb")  # noqa: SIM115
+        except OSError as exc:
+            sys.stderr.write(f"open {args.input}: {(exc.strerror or str(exc)).lower()}\n")
+            return 1
+    else:
+        if sys.stdin.isatty():
+            sys.stderr.write("requested load from stdin, but stdin is empty\n")
+            return 1
+        source = sys.stdin.buffer
+    response = ctx.client.request("POST", "/images/load", {"quiet": args.quiet or None},
+                                  body=_file_chunks(source), headers={"Content-Type": "application/x-tar"},
+                                  stream=True)
+    return print_json_messages(response)
+
+
+def pull(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS] NAME[:TAG|@DIGEST]", "Pull an image or a repository from a registry", 1, 1)
+    fs.add("-a, --all-tags", help="Download all tagged images in the repository")
+    fs.add("-q, --quiet", help="Suppress verbose output")
+    fs.add("--platform", "string", help="Set platform if server is multi-platform capable")
+    args, (name,) = fs.parse_or_exit(argv)
+    from berth.images import reference as refs
+    repo, tag = refs.parse_repository_tag(name)
+    if not tag and "@" not in name:
+        print("Using default tag: latest")
+        tag = "latest"
+    response = ctx.client.request("POST", "/images/create", {"fromImage": repo, "tag": tag}, stream=True)
+    return print_json_messages(response, args.quiet)
+
+
+def push(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS] NAME[:TAG]", "Push an image or a repository to a registry", 1, 1)
+    fs.add("-a, --all-tags", help="Push all tagged images in the repository")
+    fs.add("-q, --quiet", help="Suppress verbose output")
+    args, (name,) = fs.parse_or_exit(argv)
+    from berth.images import reference as refs
+    repo, tag = refs.parse_repository_tag(name)
+    response = ctx.client.request("POST", f"/images/{path_quote(repo)}/push", {"tag": tag or None},
+                                  headers={"X-Registry-Auth": "e30="}, stream=True)
+    return print_json_messages(response, args.quiet)
+
+
+def search(ctx: Any, argv: list[str], prog: str) -> int:
+    fs = FlagSet(prog, "[OPTIONS] TERM", "Search the Docker Hub for images", 1, 1)
+    fs.add("-f, --filter", "list")
+    fs.add("--format", "string")
+    fs.add("--limit", "int", 25)
+    fs.add("--no-trunc")
+    args, (term,) = fs.parse_or_exit(argv)
+    results = ctx.client.get("/images/search", {"term": term, "limit": args.limit})
+    rows = [f"{r.get('name', '')}\t{r.get('description', '')}\t{r.get('star_count', 0)}\t"
+            f"{'[OK]' if r.get('is_official') else ''}\t{'[OK]' if r.get('is_automated') else ''}" for r in results]
+    sys.stdout.write(output.tabwrite(["NAME\tDESCRIPTION\tSTARS\tOFFICIAL\tAUTOMATED", *rows]))
+    return 0

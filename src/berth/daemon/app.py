@@ -1,0 +1,97 @@
+"""Wiring: build the services of one daemon from its config and register their routes.
+
+Each service gets only what it needs (stores, the events bus, small callables for the few
+cross-service questions such as "which containers use this image?"), so packages stay independent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from berth.api.router import Router
+from berth.daemon.config import DaemonConfig
+from berth.daemon.events import EventBus
+from berth.images.service import ImageService
+from berth.images.store import ImageStore
+from berth.store.blobs import ContentStore
+from berth.store.db import Database
+
+log = logging.getLogger("berth.daemon")
+
+
+@dataclass
+class Services:
+    """The daemon's services (each owns its own state; this only holds them together)."""
+
+    config: DaemonConfig
+    db: Database
+    events: EventBus
+    images: ImageService
+    containers: Any = None
+    networks: Any = None
+    volumes: Any = None
+    builder: Any = None
+    forkserver: Any = None
+
+
+def build_services(config: DaemonConfig, forkserver: Any = None) -> Services:
+    """Open the data root and construct every service (no network or container I/O yet)."""
+    from berth.snapshots.overlay import Snapshotter
+
+    config.data_root.mkdir(parents=True, exist_ok=True)
+    db = Database(config.data_root / "berth.db")
+    content = ContentStore(config.data_root / "content")
+    content.cleanup()
+    snapshotter = Snapshotter(config.data_root / "snapshots")
+    events = EventBus()
+    image_store = ImageStore(db, content, snapshotter)
+    images = ImageService(image_store, events.publish)
+    return Services(config, db, events, images, forkserver=forkserver)
+
+
+def info(services: Services) -> dict[str, Any]:
+    """The ``/info`` document (Engine API "SystemInfo")."""
+    from berth import __version__
+    from berth.api.routes.system import host_info
+
+    host = host_info()
+    containers = services.containers.counts() if services.containers else {"running": 0, "paused": 0, "stopped": 0}
+    total = sum(containers.values())
+    return {
+        "ID": "", "Containers": total, "ContainersRunning": containers["running"],
+        "ContainersPaused": containers["paused"], "ContainersStopped": containers["stopped"],
+        "Images": len(services.images.store.images()), "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
+                    "Log": ["json-file"]},
+        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True,
+        "PidsLimit": True, "IPv4Forwarding": True, "Debug": services.config.log_level == "debug",
+        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": _cgroup_version(),
+        "NEventsListener": 0, "KernelVersion": host["KernelVersion"], "OperatingSystem": host["OperatingSystem"],
+        "OSVersion": "", "OSType": "linux", "Architecture": host["Architecture"], "IndexServerAddress":
+        "https://index.docker.io/v1/", "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                                                          "IndexConfigs": {}, "Mirrors": []},
+        "NCPU": host["NCPU"], "MemTotal": host["MemTotal"], "DockerRootDir": str(services.config.data_root),
+        "Name": host["Name"], "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,
+        "Runtimes": {"berth": {"path": "berth"}, "runc": {"path": "runc"}},
+        "DefaultRuntime": services.config.default_runtime, "LiveRestoreEnabled": True, "Isolation": "",
+        "InitBinary": "docker-init", "SecurityOptions": ["name=seccomp,profile=default"], "Warnings": None,
+    }
+
+
+def _cgroup_version() -> str:
+    import os
+    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+
+
+def build_router(services: Services) -> Router:
+    """The route table for every service present."""
+    from berth.api.routes import images as image_routes
+    from berth.api.routes import system
+
+    router = Router()
+    system.register(router, services.events, lambda: info(services))
+    image_routes.register(router, services.images)
+    return router
