@@ -8,6 +8,7 @@ restored even when it fails.
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.errors import NotFound
+from berth.errors import NotFound, SystemError_
 from berth.network import bridge, netns
 from berth.network.firewall import Firewall, set_ip_forward
 from berth.network.ipam import NetworkIPAM, choose_subnet, mac_for_ip
@@ -238,3 +239,22 @@ def test_rules_are_idempotent_and_removable(lab, firewall):
     assert firewall.network_rules(net.bridge) == []
     firewall.teardown_all()
     assert firewall.chains_present() == []
+
+
+def test_run_in_netns_never_moves_the_calling_thread(tmp_path):
+    own = os.stat("/proc/thread-self/ns/net").st_ino
+    ns = str(tmp_path / "ns")
+    netns.create_netns(ns)
+    try:
+        inside = netns.run_in_netns(ns, lambda: os.stat("/proc/thread-self/ns/net").st_ino)
+        assert inside == os.stat(ns).st_ino != own
+        with pytest.raises(SystemError_, match="failed to enter network namespace"):
+            netns.run_in_netns(str(tmp_path), lambda: None)
+        with pytest.raises(NotFound):
+            netns.run_in_netns(str(tmp_path / "missing"), lambda: None)
+        with pytest.raises(ZeroDivisionError):
+            netns.run_in_netns(ns, lambda: 1 // 0)
+    finally:
+        netns.remove_netns(ns)
+    assert not Path(ns).exists()
+    assert os.stat("/proc/thread-self/ns/net").st_ino == own

@@ -64,13 +64,9 @@ def run_in_netns(netns_path: str | None, fn: Callable[[], T], timeout: float = 3
     def body() -> None:
         try:
             if netns_path is not None:
-                fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    setns_net(fd)
-                finally:
-                    os.close(fd)
+                _enter(netns_path)
             outcome["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the calling thread
+        except BaseException as exc:  # handed back to the calling thread
             outcome["error"] = exc
 
     if netns_path is not None and not os.path.exists(netns_path):
@@ -84,6 +80,17 @@ def run_in_netns(netns_path: str | None, fn: Callable[[], T], timeout: float = 3
     if isinstance(error, BaseException):
         raise error
     return outcome["value"]  # type: ignore[return-value]
+
+
+def _enter(netns_path: str) -> None:
+    try:
+        fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns_net(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise SystemError_(f"failed to enter network namespace {netns_path}: {exc.strerror}") from exc
 
 
 def create_netns(path: str) -> None:

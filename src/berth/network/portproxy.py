@@ -82,7 +82,7 @@ def allocate_ephemeral_port(proto: str, host_ip: str = "0.0.0.0", exclude: froze
     container_port`` without a host port). ``exclude``: ports already promised elsewhere.
 
     The search starts at a random point of the range and wraps. Raises SystemError_ with docker's
-    ``Bind for IP failed: port is already allocated`` wording when every port is taken.
+    port allocator wording ``all ports are allocated`` when every port is taken.
     """
     start, end = ephemeral_port_range()
     span = end - start + 1
@@ -96,7 +96,7 @@ def allocate_ephemeral_port(proto: str, host_ip: str = "0.0.0.0", exclude: froze
         except OSError:
             continue
         return port
-    raise SystemError_(f"Bind for {host_ip} failed: port is already allocated")
+    raise SystemError_("all ports are allocated")
 
 
 def _listen_address(proto: str, host_ip: str, port: int) -> str:
