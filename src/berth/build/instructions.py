@@ -1,0 +1,489 @@
+"""The Dockerfile model: parsed instructions, build stages, and typed commands for the executor.
+
+``parser.parse`` produces :class:`Dockerfile` (a list of generic :class:`Instruction`);
+:func:`to_command` turns one instruction into a typed, validated command (docker's
+``instructions.Parse`` step), and :func:`split_stages` cuts the list at each ``FROM``.
+Behaviour and error wording follow the Dockerfile reference
+(https://docs.docker.com/reference/dockerfile/) and docker 20.10's classic builder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from berth.errors import InvalidParameter
+
+
+class DockerfileError(InvalidParameter):
+    """A Dockerfile that cannot be parsed (HTTP 400).
+
+    ``reason`` is docker's message; with a ``line`` (1-based) the text is docker 20.10's
+    ``Dockerfile parse error line <line>: <reason>``.
+    """
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        text = f"Dockerfile parse error line {line}: {reason}" if line else reason
+        super().__init__(text)
+        self.reason = reason
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Heredoc:
+    """One here-document of a RUN/COPY/ADD (Dockerfile reference, "Here-Documents").
+
+    ``content`` is the raw body, every line ending in ``\\n``; ``expand`` is false when the
+    delimiter word was quoted; ``chomp_tabs`` is true for ``<<-``; ``fd`` is the file
+    descriptor written before ``<<`` (0 when absent).
+    """
+
+    name: str
+    content: str
+    expand: bool = True
+    chomp_tabs: bool = False
+    fd: int = 0
+
+    def body(self) -> str:
+        """The content with leading tabs removed from each line when ``chomp_tabs`` (POSIX ``<<-``)."""
+        if not self.chomp_tabs:
+            return self.content
+        return "".join(line.lstrip("\t") for line in self.content.splitlines(keepends=True))
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One Dockerfile instruction as parsed, before variable expansion.
+
+    ``keyword`` is upper-case; ``args`` are docker's parsed values (ENV/LABEL: flat
+    ``[key, value, ...]`` with quotes kept; ARG: ``name[=default]`` words; RUN/CMD/ENTRYPOINT
+    shell form: one string; HEALTHCHECK: ``[type, *command]``; ONBUILD: ``[trigger text]``).
+    ``flags`` maps each ``--name[=value]`` option to its value ("" when no ``=``); ``raw_flags``
+    keeps every option word in order (repeatable ones such as ``--mount`` included).
+    ``json`` is true for the exec (JSON array) form. ``original`` is the text docker prints
+    in ``Step N/M : <original>``. ``trigger`` is ONBUILD's parsed instruction.
+    """
+
+    keyword: str
+    args: list[str]
+    flags: dict[str, str] = field(default_factory=dict)
+    json: bool = False
+    original: str = ""
+    line: int = 0
+    end_line: int = 0
+    heredocs: list[Heredoc] = field(default_factory=list)
+    raw_flags: list[str] = field(default_factory=list)
+    trigger: Instruction | None = None
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """A parsed Dockerfile: ``directives`` (``syntax``, ``escape``) and its instructions."""
+
+    instructions: list[Instruction]
+    directives: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def escape(self) -> str:
+        """The escape character: ``\\`` unless ``# escape=`` chose the backtick."""
+        return self.directives.get("escape", "\\")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One build stage: its ``FROM`` and the instructions up to the next ``FROM``.
+
+    ``name`` is the lower-cased ``AS`` name (None without one), ``index`` counts from 0,
+    ``base`` is the unexpanded image (or earlier stage) reference, ``platform`` the
+    unexpanded ``--platform`` value.
+    """
+
+    name: str | None
+    index: int
+    base: str
+    platform: str | None
+    from_instruction: Instruction
+    instructions: list[Instruction]
+
+
+def split_stages(dockerfile: Dockerfile) -> tuple[list[Instruction], list[Stage]]:
+    """Cut a Dockerfile into (meta ARGs before the first FROM, stages).
+
+    Raises DockerfileError ``no build stage in current context`` for any other instruction
+    before the first FROM (Dockerfile reference, "FROM": only ARG may precede it).
+    """
+    meta: list[Instruction] = []
+    stages: list[Stage] = []
+    for instr in dockerfile.instructions:
+        if instr.keyword == "FROM":
+            cmd = to_command(instr)
+            assert isinstance(cmd, FromCommand)
+            stages.append(Stage(cmd.stage_name, len(stages), cmd.image, cmd.platform, instr, []))
+        elif stages:
+            stages[-1].instructions.append(instr)
+        elif instr.keyword == "ARG":
+            meta.append(instr)
+        else:
+            raise DockerfileError("no build stage in current context", instr.line)
+    return meta, stages
+
+
+# -- typed commands ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FromCommand:
+    """``FROM [--platform=p] image [AS name]``."""
+
+    image: str
+    stage_name: str | None
+    platform: str | None
+
+
+@dataclass(frozen=True)
+class RunCommand:
+    """``RUN``: ``command`` is the exec array, or one string to run with the SHELL when ``prepend_shell``."""
+
+    command: list[str]
+    prepend_shell: bool
+    heredocs: list[Heredoc]
+    mounts: list[str]
+    network: str | None
+    security: str | None
+
+
+@dataclass(frozen=True)
+class CmdCommand:
+    """``CMD`` or ``ENTRYPOINT`` (``keyword``), shaped like RUN's command line; an empty
+    ENTRYPOINT exec form resets the entrypoint."""
+
+    keyword: str
+    command: list[str]
+    prepend_shell: bool
+
+
+@dataclass(frozen=True)
+class KeyValueCommand:
+    """``ENV`` or ``LABEL`` (``keyword``): ordered (key, value) pairs, quotes kept until expansion."""
+
+    keyword: str
+    pairs: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ArgCommand:
+    """``ARG name[=default] ...``: default None when absent."""
+
+    pairs: list[tuple[str, str | None]]
+
+
+@dataclass(frozen=True)
+class CopyCommand:
+    """``COPY``/``ADD`` (``add`` true): context sources, heredoc sources, destination and options."""
+
+    add: bool
+    sources: list[str]
+    heredoc_sources: list[Heredoc]
+    dest: str
+    from_stage: str | None
+    chown: str | None
+    chmod: str | None
+    link: bool
+    checksum: str | None = None
+    keep_git_dir: bool = False
+
+
+@dataclass(frozen=True)
+class HealthcheckCommand:
+    """``HEALTHCHECK``: ``test`` as in the image config (``["NONE"]``, ``["CMD", ...]`` or
+    ``["CMD-SHELL", cmd]``); durations in nanoseconds, 0 meaning the default."""
+
+    test: list[str]
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class ValueCommand:
+    """A one-value instruction: MAINTAINER, USER, WORKDIR, STOPSIGNAL (``keyword`` says which)."""
+
+    keyword: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ListCommand:
+    """A list-valued instruction: EXPOSE (ports), VOLUME (paths), SHELL (exec array)."""
+
+    keyword: str
+    values: list[str]
+
+
+@dataclass(frozen=True)
+class OnbuildCommand:
+    """``ONBUILD``: ``expression`` is the trigger text stored in the image config's ``OnBuild``."""
+
+    expression: str
+    trigger: Instruction
+
+
+Command = (
+    FromCommand | RunCommand | CmdCommand | KeyValueCommand | ArgCommand | CopyCommand | HealthcheckCommand
+    | ValueCommand | ListCommand | OnbuildCommand
+)
+
+# Options each instruction accepts: name -> "str", "bool" or "strs" (repeatable).
+_FLAGS: dict[str, dict[str, str]] = {
+    "FROM": {"platform": "str"},
+    "RUN": {"mount": "strs", "network": "str", "security": "str"},
+    "COPY": {"from": "str", "chown": "str", "chmod": "str", "link": "bool", "parents": "bool",
+             "exclude": "strs"},
+    "ADD": {"chown": "str", "chmod": "str", "link": "bool", "checksum": "str", "keep-git-dir": "bool",
+            "exclude": "strs"},
+    "HEALTHCHECK": {"interval": "str", "timeout": "str", "start-period": "str", "start-interval": "str",
+                    "retries": "str"},
+}
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
+
+
+def _parse_flags(instr: Instruction) -> dict[str, list[str]]:
+    """Check options against the instruction's table (docker's BFlags); bools become "true"/"false"."""
+    allowed = _FLAGS.get(instr.keyword, {})
+    seen: dict[str, list[str]] = {}
+    for word in instr.raw_flags:
+        name, has_value, value = word[2:].partition("=")
+        kind = allowed.get(name)
+        if kind is None:
+            raise DockerfileError(f"Unknown flag: {name}", instr.line)
+        if name in seen and kind != "strs":
+            raise DockerfileError(f"Duplicate flag specified: {name}", instr.line)
+        if kind == "bool":
+            if has_value and value == "":
+                raise DockerfileError(f"Missing a value on flag: {name}", instr.line)
+            if value.lower() not in ("", "true", "false"):
+                raise DockerfileError(f"Expecting boolean value for flag {name}, not: {value}", instr.line)
+            value = value.lower() or "true"
+        elif not has_value:
+            raise DockerfileError(f"Missing a value on flag: {name}", instr.line)
+        seen.setdefault(name, []).append(value)
+    return seen
+
+
+def _command_line(instr: Instruction) -> list[str]:
+    if instr.json or not instr.args:
+        return list(instr.args)
+    return [" ".join(instr.args)]
+
+
+def _exactly_one(instr: Instruction) -> ValueCommand:
+    if len(instr.args) != 1:
+        raise DockerfileError(f"{instr.keyword} requires exactly one argument", instr.line)
+    return ValueCommand(instr.keyword, instr.args[0])
+
+
+def _at_least_one(instr: Instruction) -> list[str]:
+    if not instr.args:
+        raise DockerfileError(f"{instr.keyword} requires at least one argument", instr.line)
+    return list(instr.args)
+
+
+def _from(instr: Instruction, flags: dict[str, list[str]]) -> FromCommand:
+    args = instr.args
+    name = None
+    if len(args) == 3 and args[1].lower() == "as":
+        name = args[2].lower()
+        if not _STAGE_NAME.match(name):
+            raise DockerfileError(
+                f"invalid name for build stage: {json.dumps(args[2])}, "
+                "name can't start with a number or contain symbols", instr.line)
+    elif len(args) != 1:
+        raise DockerfileError("FROM requires either one or three arguments", instr.line)
+    return FromCommand(args[0], name, flags.get("platform", [None])[-1])
+
+
+def _copy(instr: Instruction, flags: dict[str, list[str]]) -> CopyCommand:
+    if len(instr.args) < 2:
+        raise DockerfileError(
+            f"{instr.keyword} requires at least two arguments, but only one was provided. "
+            "Destination could not be determined.", instr.line)
+    by_name = {doc.name: doc for doc in instr.heredocs}
+    *sources, dest = instr.args
+    if _heredoc_name(dest, by_name) is not None:
+        raise DockerfileError(f"{instr.keyword} cannot accept a heredoc as a destination", instr.line)
+    paths, docs = [], []
+    for src in sources:
+        doc = _heredoc_name(src, by_name)
+        if doc is None:
+            paths.append(src)
+        else:
+            docs.append(by_name[doc])
+
+    def one(name: str) -> str | None:
+        return flags.get(name, [None])[-1]
+
+    return CopyCommand(instr.keyword == "ADD", paths, docs, dest, one("from"), one("chown"),
+                       one("chmod"), one("link") == "true", one("checksum"), one("keep-git-dir") == "true")
+
+
+def _heredoc_name(word: str, by_name: dict[str, Heredoc]) -> str | None:
+    """The heredoc a COPY/ADD word stands for (``<<EOF``, ``<<-"EOF"``), or None."""
+    match = re.fullmatch(r"\d*<<-?(.+)", word)
+    if not match:
+        return None
+    name = re.sub(r"[\"']", "", match.group(1))
+    return name if name in by_name else None
+
+
+def _healthcheck(instr: Instruction, flags: dict[str, list[str]]) -> HealthcheckCommand:
+    args = _at_least_one(instr)
+    kind, rest = args[0].upper(), args[1:]
+    if kind == "NONE":
+        if rest:
+            raise DockerfileError("HEALTHCHECK NONE takes no arguments", instr.line)
+        return HealthcheckCommand(["NONE"])
+    if kind != "CMD":
+        raise DockerfileError(f"Unknown type {json.dumps(kind)} in HEALTHCHECK (try CMD)", instr.line)
+    if not rest:
+        raise DockerfileError("Missing command after HEALTHCHECK CMD", instr.line)
+    test = ["CMD", *rest] if instr.json else ["CMD-SHELL", " ".join(rest)]
+    times = {}
+    for name in ("interval", "timeout", "start-period", "start-interval"):
+        value = flags.get(name, [""])[-1]
+        times[name] = _interval(name, value, instr.line) if value else 0
+    retries = 0
+    if "retries" in flags:
+        text = flags["retries"][-1]
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise DockerfileError(f'strconv.ParseInt: parsing "{text}": invalid syntax', instr.line)
+        retries = int(text)
+        if retries < 1:
+            raise DockerfileError(f"--retries must be at least 1 (not {retries})", instr.line)
+    return HealthcheckCommand(test, times["interval"], times["timeout"], times["start-period"],
+                              times["start-interval"], retries)
+
+
+def _interval(name: str, text: str, line: int) -> int:
+    try:
+        value = parse_go_duration(text)
+    except ValueError as err:
+        raise DockerfileError(str(err), line) from None
+    if 0 < value < 1_000_000 or value < 0:
+        raise DockerfileError(f'Interval "{name}" cannot be less than 1ms', line)
+    return value
+
+
+def _onbuild(instr: Instruction) -> OnbuildCommand:
+    if not instr.args or instr.trigger is None:
+        raise DockerfileError("ONBUILD requires at least one argument", instr.line)
+    keyword = instr.trigger.keyword
+    if keyword == "ONBUILD":
+        raise DockerfileError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", instr.line)
+    if keyword in ("FROM", "MAINTAINER"):
+        raise DockerfileError(f"{keyword} isn't allowed as an ONBUILD trigger", instr.line)
+    return OnbuildCommand(instr.args[0], instr.trigger)
+
+
+def _pairs(instr: Instruction) -> list[tuple[str, str]]:
+    _at_least_one(instr)
+    pairs = list(zip(instr.args[::2], instr.args[1::2], strict=True))
+    if any(not key for key, _ in pairs):
+        raise DockerfileError(f"{instr.keyword} names can not be blank", instr.line)
+    return pairs
+
+
+def _arg(instr: Instruction) -> ArgCommand:
+    pairs: list[tuple[str, str | None]] = []
+    for word in _at_least_one(instr):
+        name, has_value, value = word.partition("=")
+        if has_value and not name:
+            raise DockerfileError("ARG names can not be blank", instr.line)
+        pairs.append((name, value if has_value else None))
+    return ArgCommand(pairs)
+
+
+def _volume(instr: Instruction) -> ListCommand:
+    paths = [path.strip() for path in _at_least_one(instr)]
+    if "" in paths:
+        raise DockerfileError("VOLUME specified can not be an empty string", instr.line)
+    return ListCommand("VOLUME", paths)
+
+
+def _shell(instr: Instruction) -> ListCommand:
+    if not instr.args:
+        raise DockerfileError("SHELL requires at least one argument", instr.line)
+    if not instr.json:
+        raise DockerfileError("SHELL requires the arguments to be in JSON form", instr.line)
+    return ListCommand("SHELL", list(instr.args))
+
+
+def to_command(instr: Instruction) -> Command:
+    """Validate ``instr`` and return its typed command (docker's ``instructions.ParseCommand``).
+
+    Raises DockerfileError with docker's wording and the instruction's line, e.g.
+    ``unknown instruction: FOO``, ``Unknown flag: x``, ``FROM requires either one or three arguments``.
+    """
+    flags = _parse_flags(instr)
+    kw = instr.keyword
+    if kw == "FROM":
+        return _from(instr, flags)
+    if kw == "RUN":
+        return RunCommand(_command_line(instr), not instr.json, list(instr.heredocs), flags.get("mount", []),
+                          flags.get("network", [None])[-1], flags.get("security", [None])[-1])
+    if kw in ("CMD", "ENTRYPOINT"):
+        return CmdCommand(kw, _command_line(instr), not instr.json)
+    if kw in ("ENV", "LABEL"):
+        return KeyValueCommand(kw, _pairs(instr))
+    if kw == "ARG":
+        return _arg(instr)
+    if kw in ("COPY", "ADD"):
+        return _copy(instr, flags)
+    if kw == "HEALTHCHECK":
+        return _healthcheck(instr, flags)
+    if kw in ("MAINTAINER", "USER", "WORKDIR", "STOPSIGNAL"):
+        return _exactly_one(instr)
+    if kw == "EXPOSE":
+        return ListCommand(kw, _at_least_one(instr))
+    if kw == "VOLUME":
+        return _volume(instr)
+    if kw == "SHELL":
+        return _shell(instr)
+    if kw == "ONBUILD":
+        return _onbuild(instr)
+    raise DockerfileError(f"unknown instruction: {kw}", instr.line)
+
+
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9,
+          "m": 60 * 10**9, "h": 3600 * 10**9}
+_DURATION_PART = re.compile(r"(\d*\.?\d*)([a-zµμ]*)")
+
+
+def parse_go_duration(text: str) -> int:
+    """Parse a Go ``time.ParseDuration`` string ("1m30s", "1.5h", "300ms") into nanoseconds.
+
+    Raises ValueError with Go's message (``time: invalid duration "x"``).
+    """
+    quoted = json.dumps(text)
+    body = text[1:] if text[:1] in ("+", "-") else text
+    sign = -1 if text.startswith("-") else 1
+    if body == "0":
+        return 0
+    if not body:
+        raise ValueError(f"time: invalid duration {quoted}")
+    total, pos = 0.0, 0
+    while pos < len(body):
+        match = _DURATION_PART.match(body, pos)
+        assert match is not None
+        number, unit = match.groups()
+        if number in ("", "."):
+            raise ValueError(f"time: invalid duration {quoted}")
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {quoted}")
+        if unit not in _UNITS:
+            raise ValueError(f"time: unknown unit {json.dumps(unit)} in duration {quoted}")
+        total += float(number) * _UNITS[unit]
+        pos = match.end()
+    return sign * round(total)
