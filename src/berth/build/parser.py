@@ -252,9 +252,9 @@ def _split(text: str, escape: str) -> tuple[list[str], bool]:
 def heredoc_markers(rest: str, escape: str = "\\") -> list[Heredoc]:
     """The ``[n]<<[-]NAME`` words of a RUN/COPY/ADD line, as Heredocs with empty content.
 
-    A quoted (or escaped) delimiter disables expansion of the body (POSIX 2.7.4); an empty
-    name is no heredoc, and a line with an unterminated quote has none (docker's shell
-    lexer rejects it).
+    Quotes anywhere in the delimiter disable expansion of the body (POSIX 2.7.4; docker
+    looks for quote characters only, so ``<<\\EOF`` still expands); an empty name is no
+    heredoc, and a line with an unterminated quote has none (docker's lexer rejects it).
     """
     words, open_quote = _split(rest, escape)
     if open_quote:
@@ -267,7 +267,7 @@ def heredoc_markers(rest: str, escape: str = "\\") -> list[Heredoc]:
         fd, dash, raw = match.groups()
         name = _unquote(raw, escape)
         if name:
-            quoted = any(ch in raw for ch in ("'", '"', escape))
+            quoted = "'" in raw or '"' in raw
             markers.append(Heredoc(name, "", not quoted, dash == "-", int(fd or 0)))
     return markers
 
