@@ -31,13 +31,14 @@ def _reject_constant(name: str) -> float:
 _JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
+def parse(text: str, name: str = "Dockerfile", *, validate: bool = True) -> Dockerfile:
     """Parse Dockerfile ``text``; ``name`` is only used in the empty-file message.
 
-    Every instruction is also validated with ``to_command`` (docker parses the whole file
-    before building). Raises DockerfileError: ``the Dockerfile (<name>) cannot be empty``,
-    ``file with no instructions``, ``unterminated heredoc``, ``unknown instruction: FOO`` and
-    each instruction's own errors, with the line where docker reports one.
+    With ``validate`` every instruction is also checked with ``to_command`` (docker parses
+    the whole file before building). Raises DockerfileError: ``the Dockerfile (<name>)
+    cannot be empty``, ``file with no instructions``, ``unterminated heredoc``, ``unknown
+    instruction: FOO`` and each instruction's own errors, with the line where docker
+    reports one.
     """
     if text == "":
         raise DockerfileError(f"the Dockerfile ({name}) cannot be empty")
@@ -51,7 +52,7 @@ def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
         instructions.append(instr)
     if not instructions:
         raise DockerfileError("file with no instructions")
-    for instr in instructions:
+    for instr in instructions if validate else ():
         to_command(instr)
     return Dockerfile(instructions, directives)
 

@@ -1,0 +1,3 @@
+FROM alpine:3.18
+RUN apk add --no-cache curl
+CMD ["curl", "--version"]
