@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import stat
+import subprocess
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -132,6 +133,8 @@ def test_base_layer_alone_is_a_read_only_bind(snap: Snapshotter, mount) -> None:
     with pytest.raises(OSError) as err:
         (view / "keep").write_text("x")
     assert err.value.errno == errno.EROFS
+    with pytest.raises(Conflict, match="snapshot base is mounted"):
+        snap.remove("base")
 
 
 def test_container_writes_diff_and_commit(snap: Snapshotter, mount, tmp_path: Path) -> None:
@@ -282,3 +285,34 @@ def test_cleanup_after_crash(snap: Snapshotter, tmp_path: Path) -> None:
     assert sorted(os.listdir(root)) == ["base", "l"]
     assert [p.name for p in (root / "l").iterdir()] == [(root / "base/link").read_text()]
     assert snap.lowers("base") == [] and snap.exists("base")
+
+
+def test_busybox_container_round(snap: Snapshotter, mount, busybox_tar: Path) -> None:
+    with open(busybox_tar, "rb") as f:
+        size = snap.unpack("busybox", None, f)
+    assert size == snap.usage("busybox") > os.path.getsize("/usr/bin/busybox")
+    assert os.stat(snap.upper("busybox") / "bin/busybox").st_nlink > 100  # applets are hard links
+    snap.prepare("ctr", "busybox")
+    rootfs = mount("ctr")
+    script = "echo extra:x:1000:1000::/:/bin/sh >> /etc/passwd && rm /etc/shadow && mkdir -p /var/log/apt"
+    subprocess.run(
+        ["chroot", rootfs, "/bin/sh", "-c", script + " && echo ok > /var/log/apt/term.log"], check=True
+    )
+    assert changes(snap.upper("ctr"), snap.lowers("ctr")) == [
+        ("C", "/etc"),
+        ("C", "/etc/passwd"),
+        ("D", "/etc/shadow"),
+        ("C", "/var"),
+        ("A", "/var/log"),
+        ("A", "/var/log/apt"),
+        ("A", "/var/log/apt/term.log"),
+    ]
+    layer = io.BytesIO()
+    write_layer(snap.upper("ctr"), layer)
+    layer.seek(0)
+    snap.unpack("committed", "busybox", layer)
+    snap.prepare("next", "committed")
+    view = mount("next")
+    check = "grep -q ^extra: /etc/passwd && test ! -e /etc/shadow && cat /var/log/apt/term.log"
+    out = subprocess.run(["chroot", view, "/bin/sh", "-c", check], check=True, capture_output=True, text=True)
+    assert out.stdout == "ok\n"

@@ -43,6 +43,7 @@ METACOPY_XATTR = "trusted.overlay.metacopy"
 REDIRECT_XATTR = "trusted.overlay.redirect"
 
 _CHUNK = 1 << 20
+_READ_SIZE = 64 << 10
 _SPARSE_CHUNK = 64 << 10
 # Failures of the machine, not of the tar: report them as such.
 _SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM}
@@ -70,11 +71,11 @@ def apply_layer(target: Path, stream: BinaryIO) -> int:
             the caller discards it.
         SystemError_: the disk failed (ENOSPC, EIO...).
     """
-    tracked = TrackedStream(stream)
+    tracked = TrackedStream(stream, _READ_SIZE)
     unpacker = _Unpacker(Path(target))
     try:
         with tarfile.open(
-            fileobj=cast(BinaryIO, tracked), mode="r|", encoding=ENCODING, errors=ERRORS
+            fileobj=cast(BinaryIO, tracked), mode="r|", bufsize=_READ_SIZE, encoding=ENCODING, errors=ERRORS
         ) as tar:
             for member in tar:
                 unpacker.apply(tar, member)

@@ -320,8 +320,13 @@ class Snapshotter:
         shutil.rmtree(trash.parent, ignore_errors=True)
 
     def _mounted(self, key: str) -> bool:
-        """True when an overlay mount of this process' namespace uses ``key``'s directories."""
+        """True when a mount of this process' namespace uses ``key``'s directories.
+
+        Overlays name them in their options (absolute, or relative as ``l/<short>`` and
+        ``<key>/fs``); a read-only bind of a base layer has ``.../<key>/fs`` as its root.
+        """
         own = str(self.root / key)
+        fs = os.path.realpath(self.root / key / "fs")
         try:
             short = (self.root / key / "link").read_text()
         except FileNotFoundError:
@@ -332,10 +337,13 @@ class Snapshotter:
         except OSError:
             return False
         for line in lines:
-            if " - overlay " not in line:
+            fields = line.split(" ")
+            sep = fields.index("-")
+            if fields[sep + 1] != "overlay":
+                if fields[3].endswith(f"/{key}/fs") and fs.endswith(fields[3]):
+                    return True
                 continue
-            options = line.rsplit(" ", 1)[-1]
-            for item in re.split(r"(?<!\\)[,:=]", options):
+            for item in re.split(r"(?<!\\)[,:=]", fields[sep + 3]):
                 path = item.replace("\\", "")
                 if path.startswith(own + "/") or path in (f"{key}/fs", f"{key}/work"):
                     return True

@@ -138,10 +138,11 @@ class TrackedStream:
     first member; :meth:`check_end` tells those cases apart from a proper end of archive.
     """
 
-    _KEEP = 4 * tarfile.RECORDSIZE
-
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, read_size: int = tarfile.RECORDSIZE) -> None:
+        """Wrap ``raw``, read by tarfile in chunks of ``read_size`` bytes (its ``bufsize``)."""
         self._raw = raw
+        # tarfile stops at most one chunk past the header it could not use: keep that much.
+        self._keep = read_size + 2 * tarfile.BLOCKSIZE
         self.consumed = 0
         self._tail: deque[tuple[int, bytes]] = deque()
         self._tail_bytes = 0
@@ -152,7 +153,7 @@ class TrackedStream:
             self._tail.append((self.consumed, data))
             self.consumed += len(data)
             self._tail_bytes += len(data)
-            while self._tail_bytes - len(self._tail[0][1]) >= self._KEEP:
+            while self._tail_bytes - len(self._tail[0][1]) >= self._keep:
                 self._tail_bytes -= len(self._tail.popleft()[1])
         return data
 
