@@ -229,9 +229,12 @@ class Snapshotter:
             SystemError_: the kernel refused the mount.
         """
         target = Path(target)
-        target.mkdir(parents=True, exist_ok=True)
         lowers = self.lowers(key)
-        if self.is_active(key):
+        active = self.is_active(key)
+        if not active and not readonly:
+            raise Conflict(f"snapshot {key} is committed: mount it read-only or prepare a child")
+        target.mkdir(parents=True, exist_ok=True)
+        if active:
             empty = self.root / _EMPTY
             empty.mkdir(mode=0o755, exist_ok=True)
             own = self._dir(key)
@@ -241,13 +244,10 @@ class Snapshotter:
                 ("workdir", [own / "work"]),
             ]
             self._mount_overlay(target, options, fsutil.MS_RDONLY if readonly else 0)
-            return
-        if not readonly:
-            raise Conflict(f"snapshot {key} is committed: mount it read-only or prepare a child")
-        if not lowers:
+        elif lowers:
+            self._mount_overlay(target, [("lowerdir", [self._link(key), *lowers])], fsutil.MS_RDONLY)
+        else:
             self._bind_readonly(self.upper(key), target)
-            return
-        self._mount_overlay(target, [("lowerdir", [self._link(key), *lowers])], fsutil.MS_RDONLY)
 
     def _mount_overlay(self, target: Path, options: list[tuple[str, list[Path]]], flags: int) -> None:
         extra = "".join(f",{name}=off" for name in _SELF_CONTAINED if _module_enables(name))
