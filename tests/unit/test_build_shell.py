@@ -211,6 +211,7 @@ def test_expand_with_backtick_escape():
         (Heredoc("EOF", 'echo "hello ${FOO}" \\$x\n'), 'echo "hello bar" \\$x\n'),
         (Heredoc("EOF", "\techo '${FOO}' $FOO\n", chomp_tabs=True), "echo '${FOO}' bar\n"),
         (Heredoc("EOF", '\techo "hello ${FOO}"\n', expand=False, chomp_tabs=True), 'echo "hello ${FOO}"\n'),
+        (Heredoc("EOF", "it's $FOO\nsay \"$FOO\n"), "it's bar\nsay \"bar\n"),
     ],
 )
 def test_expand_heredoc(heredoc, expected):

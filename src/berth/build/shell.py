@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 
 from berth.build.instructions import Heredoc, Instruction
+from berth.build.parser import heredoc_markers
 from berth.errors import InvalidParameter
 
 # Build arguments docker defines without an ARG line (Dockerfile reference, "Predefined ARGs").
@@ -135,6 +136,8 @@ class _Scan:
     def single_quoted(self) -> str:
         self.next()
         end = self.text.find("'", self.pos)
+        if end < 0 and self.lexer.raw_quotes:
+            return "'"  # a lone apostrophe in a heredoc body ("it's") is just text
         if end < 0:
             raise ExpansionError("unexpected end of statement while looking for matching single-quote")
         body = self.text[self.pos:end]
@@ -143,10 +146,14 @@ class _Scan:
 
     def double_quoted(self) -> str:
         self.next()
+        start = self.pos
         out: list[str] = []
         esc = self.lexer.escape
         while True:
             ch = self.peek()
+            if ch == "" and self.lexer.raw_quotes:
+                self.pos = start  # an unpaired quote in a heredoc body is just text
+                return '"'
             if ch == "":
                 raise ExpansionError("unexpected end of statement while looking for matching double-quote")
             if ch == '"':
@@ -156,7 +163,7 @@ class _Scan:
                 out.append(self.dollar())
                 continue
             self.next()
-            if ch == esc and self.peek() in ('"', "$", esc) and self.peek():
+            if ch == esc and self.peek() in ('"', "$", esc):
                 escaped = self.next()
                 ch = esc + escaped if self.lexer.raw_escapes else escaped
             elif ch == esc and not self.peek():
@@ -287,14 +294,14 @@ def _expand_args(instr: Instruction, one: Callable[[str], str], lexer: Lexer,
                 raise ExpansionError(err.reason, word, instr.line) from None
         return ports
     if kw in ("COPY", "ADD"):
-        markers = {f"<<{doc.name}" for doc in instr.heredocs}
-        return [word if _is_marker(word, markers) else one(word) for word in instr.args]
+        names = {doc.name for doc in instr.heredocs}
+        return [word if _is_marker(word, names, lexer.escape) else one(word) for word in instr.args]
     return [one(word) for word in instr.args]
 
 
-def _is_marker(word: str, names: set[str]) -> bool:
-    bare = word.lstrip("0123456789").replace("<<-", "<<").replace('"', "").replace("'", "")
-    return bare in names
+def _is_marker(word: str, names: set[str], escape: str) -> bool:
+    """Whether a COPY/ADD argument is the ``<<NAME`` marker of one of its heredocs."""
+    return any(marker.name in names for marker in heredoc_markers(word, escape))
 
 
 def _expand_raw_flag(flag: str, keyword: str, one: Callable[[str], str]) -> str:
