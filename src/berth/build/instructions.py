@@ -61,8 +61,9 @@ class Instruction:
     shell form: one string; HEALTHCHECK: ``[type, *command]``; ONBUILD: ``[trigger text]``).
     ``flags`` maps each ``--name[=value]`` option to its value ("" when no ``=``); ``raw_flags``
     keeps every option word in order (repeatable ones such as ``--mount`` included).
-    ``json`` is true for the exec (JSON array) form. ``original`` is the text docker prints
-    in ``Step N/M : <original>``. ``trigger`` is ONBUILD's parsed instruction.
+    ``json`` is true for the exec (JSON array) form (for ONBUILD, the trigger's form).
+    ``original`` is the text docker prints in ``Step N/M : <original>`` (heredoc bodies
+    included). ``trigger`` is ONBUILD's parsed instruction.
     """
 
     keyword: str
