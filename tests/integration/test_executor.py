@@ -68,12 +68,22 @@ def test_start_failures(box: Box, args: list[str], message: str, code: int) -> N
         box.executor.delete(cid)
 
 
-def test_setup_failure_is_raised_by_create(box: Box) -> None:
-    opts = box.options(["true"], mounts=[Mount("/data", "/nonexistent-source-dir")])
-    cid, bundle = box.bundle(opts)
-    with pytest.raises(RuntimeFailure, match="/data"):
+@pytest.mark.parametrize("kw, message", [
+    ({"mounts": [Mount("/data", "/nonexistent-source")]},
+     'error mounting "/nonexistent-source" to rootfs at "/data": no such file or directory'),
+    ({"ulimits": [Ulimit("nofile", 10, 10**9)]}, "error setting rlimit type 7: operation not permitted"),
+    ({"cwd": "/etc/passwd/x"}, "creating the working directory: /etc/passwd/x: not a directory"),
+    ({"sysctls": {"kernel.nope": "1"}},
+     "setting sysctl kernel.nope: /proc/sys/kernel/nope: no such file or directory"),
+    ({"network": "/proc/0/ns/net"}, "joining namespaces: /proc/0/ns/net: no such file or directory"),
+])
+def test_setup_failures_are_raised_by_create(box: Box, kw: dict, message: str) -> None:
+    cid, bundle = box.bundle(box.options(["true"], **kw))
+    with pytest.raises(RuntimeFailure) as info:
         box.executor.create(cid, bundle, Stdio(None, 1, 2), False)
+    assert info.value.message == message
     assert not any(d.exists() for d in cgroups.directories(box.cgroup_path(cid)).values())
+    assert not (box.executor.state_root / cid).exists()
 
 
 def test_ps_shows_only_the_container(box: Box) -> None:

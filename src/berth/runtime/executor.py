@@ -32,6 +32,7 @@ from berth.runtime import cgroups, initproc, linux, seccomp_bpf
 from berth.runtime.process import Created, RuntimeFailure, Stdio
 
 DEFAULT_STATE_ROOT = Path("/run/berth/runtime")
+Program = list[tuple[int, int, int, int]]  # a compiled seccomp filter
 _HANDSHAKE_TIMEOUT = 60.0
 
 
@@ -95,7 +96,7 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _compile_seccomp(profile: dict[str, Any] | None) -> tuple[list[tuple[int, int, int, int]] | None, int]:
+def _compile_seccomp(profile: dict[str, Any] | None) -> tuple[Program | None, int]:
     if not profile:
         return None, 0
     try:
@@ -161,7 +162,7 @@ class Executor:
         return Created(pending.pid, master)
 
     def _spawn_init(self, config: dict[str, Any], bundle: Path, stdio: Stdio, terminal: bool,
-                    program: list[tuple[int, int, int, int]] | None, cgroup_path: str) -> tuple[_Pending, int | None]:
+                    program: Program | None, cgroup_path: str) -> tuple[_Pending, int | None]:
         pid_ns = next((ns for ns in (config.get("linux") or {}).get("namespaces") or []
                        if ns["type"] == "pid"), None)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -233,7 +234,7 @@ class Executor:
 
     def _fork_exec(self, init_pid: int, process: dict[str, Any], namespace_fds: list[tuple[int, int]],
                    child: socket.socket, stdio: Stdio, terminal: bool,
-                   program: list[tuple[int, int, int, int]] | None, flags: int) -> int:
+                   program: Program | None, flags: int) -> int:
         different = not _same_namespace(init_pid, "pid")
         with _pid_namespace_for_children(f"/proc/{init_pid}/ns/pid" if different else None, False):
             pid = os.fork()

@@ -11,6 +11,7 @@ JSON messages, so a successful ``execve`` reads as end-of-file there and a failu
 from __future__ import annotations
 
 import array
+import contextlib
 import fcntl
 import json
 import os
@@ -18,6 +19,7 @@ import resource
 import signal
 import socket
 import termios
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -50,10 +52,14 @@ def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     return json.loads(data), list(fds)
 
 
-def go_strerror(err: OSError) -> str:
-    """An errno's text as Go (and so runc and docker) prints it: ``no such file or directory``."""
-    text = os.strerror(err.errno) if err.errno else str(err)
-    return text[:1].lower() + text[1:]
+@contextlib.contextmanager
+def _step(label: str) -> Iterator[None]:
+    """Turn an ``OSError`` inside the block into a :class:`RuntimeFailure` saying what failed."""
+    try:
+        yield
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        raise RuntimeFailure(f"{label}: {where}{linux.go_strerror(e)}") from None
 
 
 def _setup_stdio(stdio: Stdio | None) -> None:
@@ -142,20 +148,22 @@ def setup_rootfs(config: dict[str, Any], bundle: Path) -> None:
 
 
 def finish_rootfs(config: dict[str, Any], console: str | None) -> None:
-    """After ``pivot_root``: console, cwd, hostname, sysctls, masked/read-only paths, ro root."""
+    """After ``pivot_root``: console, cwd, hostname, sysctls, read-only then masked paths (runc's
+    order, so the mount tables match), read-only root."""
     linux_cfg = config.get("linux") or {}
     process = config["process"]
     if console:
         Path("/dev/console").touch(mode=0o600)
         linux.mount(console, "/dev/console", None, linux.MS_BIND)
-    make_cwd(process.get("cwd") or "/", process.get("user") or {})
+    with _step("creating the working directory"):
+        make_cwd(process.get("cwd") or "/", process.get("user") or {})
     if config.get("hostname") and any(ns["type"] == "uts" for ns in linux_cfg.get("namespaces") or []):
         socket.sethostname(config["hostname"])
     for key, value in (linux_cfg.get("sysctl") or {}).items():
-        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+        with _step(f"setting sysctl {key}"), open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
-    mounts.mask_paths(linux_cfg.get("maskedPaths") or [])
     mounts.readonly_paths(linux_cfg.get("readonlyPaths") or [])
+    mounts.mask_paths(linux_cfg.get("maskedPaths") or [])
     if config["root"].get("readonly"):
         mounts.remount_readonly("/")
 
@@ -184,8 +192,11 @@ def apply_process_limits(process: dict[str, Any]) -> None:
         number = _RLIMITS[limit["type"]]
         try:
             resource.setrlimit(number, (limit["soft"], limit["hard"]))
-        except (OSError, ValueError) as e:
-            text = go_strerror(e) if isinstance(e, OSError) else str(e)
+        except OSError as e:
+            raise RuntimeFailure(f"error setting rlimit type {number}: {linux.go_strerror(e)}") from None
+        except ValueError as e:
+            # Python turns setrlimit's EPERM and EINVAL into ValueError; say it as runc does.
+            text = "operation not permitted" if "not allowed" in str(e) else "invalid argument"
             raise RuntimeFailure(f"error setting rlimit type {number}: {text}") from None
     if process.get("oomScoreAdj") is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
@@ -203,7 +214,7 @@ def lookup(name: str, env: dict[str, str]) -> str:
             if runnable(name):
                 return name
         except OSError as e:
-            raise RuntimeFailure(f'exec: "{name}": stat {name}: {go_strerror(e)}') from None
+            raise RuntimeFailure(f'exec: "{name}": stat {name}: {linux.go_strerror(e)}') from None
         raise RuntimeFailure(f'exec: "{name}": permission denied')
     for directory in env.get("PATH", "").split(":"):
         candidate = os.path.join(directory or ".", name)
@@ -270,7 +281,8 @@ def execute(process: dict[str, Any], program: list[tuple[int, int, int, int]] | 
     try:
         os.chdir(cwd)
     except OSError as e:
-        raise RuntimeFailure(f'chdir to cwd ("{cwd}") set in config.json failed: {go_strerror(e)}') from None
+        raise RuntimeFailure(
+            f'chdir to cwd ("{cwd}") set in config.json failed: {linux.go_strerror(e)}') from None
     path = lookup(args[0], env)
     if process.get("noNewPrivileges"):
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
@@ -282,7 +294,7 @@ def execute(process: dict[str, Any], program: list[tuple[int, int, int, int]] | 
     try:
         os.execve(path, args, env)
     except OSError as e:
-        raise RuntimeFailure(f"exec {path}: {go_strerror(e)}") from None
+        raise RuntimeFailure(f"exec {path}: {linux.go_strerror(e)}") from None
     raise AssertionError("unreachable")
 
 
@@ -325,18 +337,24 @@ def container_init(config: dict[str, Any], bundle: Path, sock: socket.socket, st
             _setup_stdio(stdio)
         _await(sock, "setup")
         process = config["process"]
-        enter_namespaces((config.get("linux") or {}).get("namespaces") or [])
-        setup_rootfs(config, bundle)
+        with _step("joining namespaces"):
+            enter_namespaces((config.get("linux") or {}).get("namespaces") or [])
+        with _step("preparing rootfs"):
+            setup_rootfs(config, bundle)
         master = slave = None
         console = None
-        if terminal:
-            master, slave, console = _open_pty()
-        finish_rootfs(config, console)
-        apply_process_limits(process)
-        if slave is not None:
-            _take_terminal(slave)
-        else:
-            os.setsid()
+        with _step("setting up the console"):
+            if terminal:
+                master, slave, console = _open_pty()
+        with _step("finishing rootfs"):
+            finish_rootfs(config, console)
+        with _step("setting process limits"):
+            apply_process_limits(process)
+        with _step("taking the terminal"):
+            if slave is not None:
+                _take_terminal(slave)
+            else:
+                os.setsid()
         send(sock, {"created": True}, [master] if master is not None else None)
         if master is not None:
             os.close(master)
@@ -359,13 +377,16 @@ def exec_process(process: dict[str, Any], namespace_fds: list[tuple[int, int]], 
         if not terminal:
             _setup_stdio(stdio)
         _await(sock, "setup")
-        for fd, flag in namespace_fds:
-            linux.setns(fd, flag)
-            os.close(fd)
-        apply_process_limits({**process, "oomScoreAdj": None})
+        with _step("joining the container's namespaces"):
+            for fd, flag in namespace_fds:
+                linux.setns(fd, flag)
+                os.close(fd)
+        with _step("setting process limits"):
+            apply_process_limits({**process, "oomScoreAdj": None})
         if terminal:
-            master, slave, _ = _open_pty()
-            _take_terminal(slave)
+            with _step("setting up the console"):
+                master, slave, _ = _open_pty()
+                _take_terminal(slave)
             send(sock, {"pty": True}, [master])
             os.close(master)
         _close_on_exec_from(3)

@@ -103,6 +103,12 @@ def _b(value: str | os.PathLike[str] | None) -> bytes | None:
     return None if value is None else os.fsencode(value)
 
 
+def go_strerror(err: OSError) -> str:
+    """An errno's text as Go (so runc and docker) prints it: ``no such file or directory``."""
+    text = os.strerror(err.errno) if err.errno else str(err)
+    return text[:1].lower() + text[1:]
+
+
 def syscall_number(name: str) -> int:
     """Number of ``name`` (``pivot_root``, ``seccomp``) on this machine; ``OSError`` if unknown."""
     numbers = _SYSCALLS.get(platform.machine())

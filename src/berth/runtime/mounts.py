@@ -26,6 +26,7 @@ from berth.runtime.linux import (
     MS_REMOUNT,
     MS_SLAVE,
 )
+from berth.runtime.process import RuntimeFailure
 
 _MAX_SYMLINKS = 255
 
@@ -140,7 +141,7 @@ def mount_entry(rootfs: Path, bundle: Path, entry: dict[str, Any], private_cgrou
 
     Bind sources are absolute or relative to ``bundle``; targets are created as needed (a file
     for a file source). ``type: cgroup`` mounts the container's cgroups (:func:`mount_cgroups`).
-    Raises ``OSError`` naming the destination.
+    Raises :class:`RuntimeFailure` naming source and destination, as runc does.
     """
     flags, propagation, data = parse_options(list(entry.get("options") or []))
     fstype = entry.get("type") or ("bind" if flags & MS_BIND else "")
@@ -159,7 +160,8 @@ def mount_entry(rootfs: Path, bundle: Path, entry: dict[str, Any], private_cgrou
             _mount_fs(source, dest, fstype, flags, data)
             _propagate(dest, propagation)
     except OSError as e:
-        raise OSError(e.errno, f"mounting {source} to {entry['destination']}: {e.strerror}") from None
+        raise RuntimeFailure(f'error mounting "{source}" to rootfs at "{entry["destination"]}": '
+                             f"{linux.go_strerror(e)}") from None
 
 
 def _mount_fs(source: str, dest: Path, fstype: str, flags: int, data: str) -> None:

@@ -168,7 +168,8 @@ def parse_ulimit(text: str) -> Ulimit:
         raise InvalidParameter(f"invalid ulimit type: {name}")
     values = limits.split(":")
     if len(values) > 2:
-        raise InvalidParameter(f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`")
+        raise InvalidParameter(
+            f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`")
     try:
         soft = int(values[0])
         hard = int(values[1]) if len(values) == 2 else soft
@@ -187,10 +188,12 @@ def _default_mounts(opts: SpecOptions) -> list[dict[str, Any]]:
          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", *sys_ro]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", *sys_ro]},
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
          "options": ["nosuid", "noexec", "nodev", *sys_ro]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={opts.shm_size // 1024}k"]},
     ]
