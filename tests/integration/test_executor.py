@@ -240,11 +240,11 @@ def test_exec_with_terminal(box: Box) -> None:
     cid, pid, fd = box.create(box.options(["sleep", "30"]))
     try:
         box.executor.start(cid)
-        process = {"args": ["sh", "-c", "tty; exit 5"], "env": ["PATH=/bin"], "cwd": "/",
-                   "user": {"uid": 0, "gid": 0}, "terminal": True}
+        process = {"args": ["sh", "-c", "tty; stty size; exit 5"], "env": ["PATH=/bin"], "cwd": "/",
+                   "user": {"uid": 0, "gid": 0}, "terminal": True, "consoleSize": {"height": 40, "width": 132}}
         created = box.executor.exec(cid, pid, process, Stdio(None, 1, 2), True)
         assert created.pty_master is not None
-        assert read_until_eof(created.pty_master, 10) == b"/dev/pts/0\r\n"
+        assert read_until_eof(created.pty_master, 10) == b"/dev/pts/0\r\n40 132\r\n"
         os.close(created.pty_master)
         assert wait_exit(created.pid) == 5
     finally:

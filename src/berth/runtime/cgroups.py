@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices", "blkio", "cpuset")
+V2_CONTROLLERS = frozenset({"cpu", "cpuset", "io", "memory", "pids"})
 # Devices every container may use whatever its rules say, as runc grants them: mknod of any
 # node (access is what counts), /dev/full, the pty devices and /dev/net/tun.
 IMPLICIT_DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:7 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm")
@@ -117,10 +118,24 @@ def create(cgroup_path: str, resources: dict[str, Any] | None = None) -> dict[st
         if key == "cpuset":
             _init_cpuset(directory)
     if is_v2_only():
+        _enable_controllers(Path(mount_points()[""]), dirs[""])
         _apply_v2(dirs[""], resources or {})
     else:
         _apply_v1(dirs, resources or {})
     return dirs
+
+
+def _enable_controllers(root: Path, leaf: Path) -> None:
+    """v2 only gives a cgroup the controllers its parent enables in ``cgroup.subtree_control``:
+    enable berth's (where available) on every ancestor of ``leaf`` below and including ``root``."""
+    ancestors = [leaf.parent, *leaf.parent.parents]
+    for directory in reversed([a for a in ancestors if a == root or root in a.parents]):
+        available = set(_read(directory / "cgroup.controllers").split())
+        for controller in sorted(V2_CONTROLLERS & available):
+            try:
+                _write(directory / "cgroup.subtree_control", f"+{controller}")
+            except OSError:
+                continue  # e.g. processes in an inner cgroup; limits will say what is missing
 
 
 def _apply_v1(dirs: dict[str, Path], resources: dict[str, Any]) -> None:

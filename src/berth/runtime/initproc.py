@@ -18,6 +18,7 @@ import os
 import resource
 import signal
 import socket
+import struct
 import termios
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,8 +77,11 @@ def _setup_stdio(stdio: Stdio | None) -> None:
 def _close_on_exec_from(lowest: int) -> None:
     """Mark every fd >= ``lowest`` close-on-exec (closing them now would pull the rug from
     under Python objects inherited from the parent)."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc in this container: walk the plausible range instead
+        fds = list(range(lowest, min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 65536)))
+    for fd in fds:
         if fd >= lowest:
             try:
                 os.set_inheritable(fd, False)
@@ -85,9 +89,13 @@ def _close_on_exec_from(lowest: int) -> None:
                 pass
 
 
-def _open_pty() -> tuple[int, int, str]:
-    """Open a pty pair on the container's own devpts: (master, slave, slave path)."""
+def _open_pty(size: dict[str, int] | None) -> tuple[int, int, str]:
+    """Open a pty pair on the container's own devpts (``process.consoleSize`` applied):
+    (master, slave, slave path)."""
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    if size:
+        fcntl.ioctl(master, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0))
     fcntl.ioctl(master, TIOCSPTLCK, array.array("i", [0]))
     number = array.array("I", [0])
     fcntl.ioctl(master, TIOCGPTN, number)
@@ -117,13 +125,17 @@ def _namespace_fds(namespaces: list[dict[str, Any]]) -> list[tuple[int, int]]:
 def enter_namespaces(namespaces: list[dict[str, Any]]) -> None:
     """Join the namespaces that have a ``path``, then unshare the new ones (pid excepted: the
     parent forks us into it)."""
+    for ns in namespaces:
+        if ns["type"] == "user" or (ns["type"] == "mount" and ns.get("path")):
+            raise RuntimeFailure(f"{'joining a mount' if ns['type'] == 'mount' else 'a user'} "
+                                 "namespace is not supported by berth's runtime")
     joins = _namespace_fds(namespaces)
     for fd, flag in joins:
         linux.setns(fd, flag)
         os.close(fd)
     flags = 0
     for ns in namespaces:
-        if not ns.get("path") and ns["type"] not in ("pid", "user"):
+        if not ns.get("path") and ns["type"] != "pid":
             flags |= linux.NAMESPACES[ns["type"]][0]
     if flags:
         linux.unshare(flags)
@@ -276,7 +288,8 @@ def execute(process: dict[str, Any], program: list[tuple[int, int, int, int]] | 
     args = list(process.get("args") or [])
     if not args:
         raise RuntimeFailure("args must not be empty")
-    _switch_user(process)
+    with _step("setting up the user"):
+        _switch_user(process)
     cwd = process.get("cwd") or "/"
     try:
         os.chdir(cwd)
@@ -289,8 +302,10 @@ def execute(process: dict[str, Any], program: list[tuple[int, int, int, int]] | 
     linux.prctl(linux.PR_SET_PDEATHSIG, 0)
     _default_signals()
     if program is not None:
-        seccomp_bpf.install(program, seccomp_flags)
-    _final_capabilities(process)
+        with _step("loading seccomp filter"):
+            seccomp_bpf.install(program, seccomp_flags)
+    with _step("applying capabilities"):
+        _final_capabilities(process)
     try:
         os.execve(path, args, env)
     except OSError as e:
@@ -313,7 +328,7 @@ def _fail(sock: socket.socket, error: BaseException) -> NoReturn:
     """Report ``error`` to the parent and exit (127 not found, 126 cannot run, else 1)."""
     message = error.message if isinstance(error, RuntimeFailure) else str(error) or repr(error)
     code = 1
-    if isinstance(error, RuntimeFailure):
+    if message.startswith("exec"):
         code = EXIT_NOT_FOUND if "not found" in message or "no such file" in message else \
             EXIT_CANNOT_RUN if "permission denied" in message else 1
     try:
@@ -345,7 +360,7 @@ def container_init(config: dict[str, Any], bundle: Path, sock: socket.socket, st
         console = None
         with _step("setting up the console"):
             if terminal:
-                master, slave, console = _open_pty()
+                master, slave, console = _open_pty(process.get("consoleSize"))
         with _step("finishing rootfs"):
             finish_rootfs(config, console)
         with _step("setting process limits"):
@@ -385,7 +400,7 @@ def exec_process(process: dict[str, Any], namespace_fds: list[tuple[int, int]], 
             apply_process_limits({**process, "oomScoreAdj": None})
         if terminal:
             with _step("setting up the console"):
-                master, slave, _ = _open_pty()
+                master, slave, _ = _open_pty(process.get("consoleSize"))
                 _take_terminal(slave)
             send(sock, {"pty": True}, [master])
             os.close(master)
