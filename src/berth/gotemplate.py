@@ -15,6 +15,12 @@ Python values stand for Go values:
 * any other object: a struct. ``.Name`` reads an attribute (names starting with ``_`` are
   refused); methods are called, with arguments when given (``{{.Label "x"}}``).
 
+Where Python data cannot say what Go's static types would, berth takes the docker-typed view:
+``len`` of None is 0 and ``join`` of None is "" (nil slices); ``index`` of None by a string gives
+NO_VALUE (a nil map); ``join`` takes any list of str (Go wants a ``[]string``); error messages name
+a value's own type ("in type string") where Go names a map's element type ("interface {}").
+``json`` leaves <, > and & unescaped because docker's json function does (SetEscapeHTML(false)).
+
 Not supported: the ``define``, ``template`` and ``block`` actions and complex numbers.
 """
 
@@ -418,6 +424,7 @@ class _Marker:
         return "{{" + self.kind + "}}"
 
 
+_MAX_DEPTH = 100
 _OPERAND_START = {"bool", "char", "dot", "field", "identifier", "number", "nil", "raw", "string", "variable", "("}
 
 
@@ -430,6 +437,7 @@ class _Parser:
         self.funcs = funcs
         self.vars = ["$"]
         self.range_depth = 0
+        self.depth = 0
         self.last = 0
 
     def next(self) -> _Tok:
@@ -520,7 +528,14 @@ class _Parser:
         if tok.kind != "}}":
             self.unexpected(tok, context)
 
+    def nest(self) -> None:
+        """Count one more level of nesting; Go caps it too, and Python's stack is smaller."""
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            self.error("max expression depth exceeded")
+
     def control(self, kind: str, pos: int) -> _Control:
+        self.nest()
         mark = len(self.vars)
         pipe = self.pipeline(kind, "}}")
         self.range_depth += kind == "range"
@@ -542,6 +557,7 @@ class _Parser:
                 if end.kind != "end":
                     self.error(f"expected end; found {end}")
         del self.vars[mark:]
+        self.depth -= 1
         return _Control(pos, kind, pipe, body, else_body)
 
     def declarations(self, context: str) -> tuple[list[str], bool]:
@@ -571,6 +587,7 @@ class _Parser:
         return decl, False
 
     def pipeline(self, context: str, end: str) -> _Pipe:
+        self.nest()
         pos = self.peek_nonspace().pos
         decl, is_assign = self.declarations(context)
         cmds: list[_Cmd] = []
@@ -584,6 +601,7 @@ class _Parser:
         for stage, cmd in enumerate(cmds[1:], 2):
             if isinstance(cmd.args[0], _Literal):
                 self.error(f"non executable command in pipeline stage {stage}")
+        self.depth -= 1
         return _Pipe(pos, decl, is_assign, cmds)
 
     def command(self) -> _Cmd:
@@ -969,7 +987,10 @@ class Template:
         """Render with ``data`` as dot and ``$``. Raises TemplateError with Go's message
         (``template: :LINE:COL: executing "" at <NODE>: ...``) when execution fails."""
         ex = _Exec(self, data)
-        ex.walk(self._tree, data)
+        try:
+            ex.walk(self._tree, data)
+        except RecursionError:  # data that contains itself
+            raise TemplateError(f"template: {self.name}: data nested too deeply to print") from None
         return "".join(ex.out)
 
     def _exec_message(self, msg: str, node: _Node | None) -> str:
@@ -1031,7 +1052,7 @@ def _pad(s: str, spec: _Spec, zero: bool = True) -> str:
 def _fmt(v: Any, verb: str, spec: _Spec, depth: int = 0) -> str:
     """One operand formatted with a verb as fmt does; containers format each element alike."""
     if verb == "T":
-        return _pad(_go_type(v), spec)
+        return _pad(_go_type(v) if v is None or v is NO_VALUE else _go_type(v)[:spec.prec], spec)
     if v is None or v is NO_VALUE:
         if depth and spec.sharp_v:
             return "interface {}(nil)"
@@ -1074,16 +1095,19 @@ def _fmt_int(n: int, verb: str, spec: _Spec) -> str:
         return _pad(_rune(n), spec)
     if verb == "q":
         return _pad(_go_quote(_rune(n), spec.plus, "'"), spec)
-    if verb == "U":
-        text = f"U+{n:04X}"
-        return _pad(text + f" '{_rune(n)}'" if spec.sharp and _rune(n).isprintable() else text, spec)
+    if verb == "U":  # Go formats the rune as a uint64, with at least 4 (or precision) digits
+        text = f"U+{n & 0xFFFFFFFFFFFFFFFF:0{max(spec.prec or 4, 4)}X}"
+        printable = 0 <= n <= 0x10FFFF and chr(n).isprintable()
+        return _pad(text + f" '{chr(n)}'" if spec.sharp and printable else text, spec, zero=False)
     base = {"v": "d", "d": "d", "b": "b", "o": "o", "O": "o", "x": "x", "X": "X"}.get(verb)
     if base is None:
         return _bad_verb(n, verb, spec)
     digits = format(abs(n), base)
     sign = "-" if n < 0 else "+" if spec.plus else " " if spec.space else ""
-    if spec.prec is not None:  # a precision is the minimum number of digits, and 0 prints nothing
-        digits = "" if spec.prec == 0 and n == 0 else digits.rjust(spec.prec, "0")
+    if spec.prec == 0 and n == 0:  # a precision is the minimum number of digits: 0 prints nothing
+        return _pad("", spec, zero=False)
+    if spec.prec is not None:
+        digits = digits.rjust(spec.prec, "0")
     elif spec.zero and not spec.minus and spec.width:
         digits = digits.rjust(spec.width - len(sign), "0")
     prefix = {"b": "0b", "o": "0", "x": "0x", "X": "0X"}.get(verb, "") if spec.sharp else ""
@@ -1095,7 +1119,7 @@ def _fmt_int(n: int, verb: str, spec: _Spec) -> str:
 
 
 def _fmt_float(f: float, verb: str, spec: _Spec) -> str:
-    if verb not in "vgGeEfFxX":
+    if verb not in "vbgGeEfFxX":
         return _bad_verb(f, verb, spec)
     neg = f < 0 or (f == 0 and str(f)[0] == "-")
     a = -f if neg else f
@@ -1103,12 +1127,14 @@ def _fmt_float(f: float, verb: str, spec: _Spec) -> str:
         body = "NaN" if a != a else "Inf"
         sign = "-" if neg else "+" if spec.plus or (body == "Inf" and not spec.space) else " " if spec.space else ""
         return _pad(sign + body, spec, zero=False)
-    if verb in "xX":
-        body = _hex_float(a)
+    if verb in "bxX":
+        body = _binary_float(a, verb, spec.prec)
     elif verb in "vgG":
         body = _shortest(a) if spec.prec is None else format(a, f".{spec.prec}g")
     else:
         body = format(a, f".{6 if spec.prec is None else spec.prec}{'e' if verb in 'eE' else 'f'}")
+    if spec.sharp and verb != "b":
+        body = _sharp(body, 0 if verb in "eEfFX" else 6 if spec.prec is None else spec.prec, verb in "xX")
     body = body.upper() if verb in "GEX" else body
     sign = "-" if neg else "+" if spec.plus else " " if spec.space else ""
     if spec.zero and not spec.minus and spec.width:
@@ -1146,14 +1172,45 @@ def _shortest(a: float) -> str:
     return _e_form(digits, point - 1) if not -4 <= point - 1 < 6 else _f_form(digits, point)
 
 
-def _hex_float(a: float) -> str:
-    mant, _, exp = a.hex()[2:].partition("p")
-    mant = mant.rstrip("0").rstrip(".") if "." in mant else mant
-    return f"0x{mant}p{'-' if int(exp) < 0 else '+'}{abs(int(exp)):02d}"
+def _sharp(body: str, digits: int, hexa: bool) -> str:
+    """The # flag on a float: always a decimal point, zeros up to ``digits`` significant digits
+    (counted as Go's fmt counts them, from the first character that is not 0)."""
+    cut = next((i for i, c in enumerate(body) if c in ("pP" if hexa else "eE")), len(body))
+    mant, tail = body[:cut], body[cut:]
+    digits -= len(mant.replace(".", "").lstrip("0"))
+    if "." not in mant:
+        digits -= mant == "0"
+        mant += "."
+    return mant + "0" * max(digits, 0) + tail
+
+
+def _binary_float(a: float, verb: str, prec: int | None) -> str:
+    """%b (``4503599627370496p-52``) or %x (``0x1.8p+00``, rounded to prec hex digits) of a >= 0."""
+    lead, _, rest = a.hex()[2:].partition(".")
+    frac, _, exp_text = rest.partition("p")
+    mant, exp = int(lead + frac, 16), int(exp_text) - 52  # a == mant * 2**exp
+    if verb == "b":
+        return f"{mant}p{'+' if exp >= 0 else '-'}{abs(exp)}" if a else "0p-1074"
+    if not a:
+        return "0x0" + ("." + "0" * prec if prec else "") + "p+00"
+    while mant < 1 << 52:  # subnormal: normalise to 1.xxx as Go does
+        mant, exp = mant << 1, exp - 1
+    if prec is not None and prec < 13:
+        drop = 52 - 4 * prec
+        rest_bits, mant = mant & ((1 << drop) - 1), mant >> drop
+        if rest_bits > 1 << (drop - 1) or (rest_bits == 1 << (drop - 1) and mant & 1):
+            mant += 1
+        if mant >> (4 * prec + 1):
+            mant, exp = mant >> 1, exp + 1
+        mant <<= drop
+    digits = format(mant & ((1 << 52) - 1), "013x")
+    digits = digits.rstrip("0") if prec is None else (digits + "0" * prec)[:prec]
+    exp += 52
+    return f"0x1{'.' + digits if digits else ''}p{'-' if exp < 0 else '+'}{abs(exp):02d}"
 
 
 def _fmt_str(s: str, verb: str, spec: _Spec) -> str:
-    if spec.prec is not None:
+    if spec.prec is not None and verb not in "xX":  # precision counts runes, but bytes for %x
         s = s[:spec.prec]
     if verb in "sv":
         return _pad(_go_quote(s) if spec.sharp_v else s, spec)
@@ -1162,7 +1219,7 @@ def _fmt_str(s: str, verb: str, spec: _Spec) -> str:
             return _pad("`" + s + "`", spec)
         return _pad(_go_quote(s, spec.plus), spec)
     if verb in "xX":
-        data = s.encode("utf-8", "replace")
+        data = s.encode("utf-8", "replace")[:spec.prec]
         hexes = [format(b, "02x" if verb == "x" else "02X") for b in data]
         prefix = ("0x" if verb == "x" else "0X") if spec.sharp else ""
         text = " ".join(prefix + h for h in hexes) if spec.space else prefix + "".join(hexes) if hexes else ""

@@ -187,6 +187,12 @@ PRINTF = [
     ('{{printf "%e %f %g" 0.0 0.0 0.0}}|{{printf "%v" 5e-324}}|{{printf "%g" 1e-320}}', "0.000000e+00 0.000000 0|5e-324|1e-320"),
     ('{{printf "%.*f" -1 3.14159}}|{{printf "%.f" 2.5}}|{{printf "%5.f|" 2.5}}', "%!(BADPREC)3.141590|2|    2|"),
     ('{{printf "%*d|%*d|%.*d" -5 1 "x" 2 "y" 3}}', "1    |%!(BADWIDTH)2|%!(BADPREC)3"),
+    ('{{printf "%#.f|%#10g|%#6G|%#8.e|%#.3g|%#X|%#x" 2.5 0.0 1e6 123456.789 1.0 -2.25 -2.25}}',
+     "2.|   0.00000|1.00000E+06|  1.e+05|1.00|-0X1.2P+01|-0x1.2000p+01"),
+    ('{{printf "%.2T|%.T|%.4T|%.3x|% .x|%.0x|%b|%b|%+4.d|%.5U|%08U|%#U|%6.4x" '
+     '65 1.5 nil -2.25 1e21 1e-7 1e21 0.0 0 1 128512 -1 "héllo"}}',
+     "in||<nil>|-0x1.200p+01| 0x1p+70|0x1p-23|7629394531250000p+17|0p-1074|    |U+00001| U+1F600"
+     "|U+FFFFFFFFFFFFFFFF|68c3a96c"),
     ('{{printf "%+v|%#v|%v" .Nested .Nested .Nested}}',
      'map[z:map[y:deep]]|map[string]interface {}{"z":map[string]interface {}{"y":"deep"}}|map[z:map[y:deep]]'),
 ]
@@ -398,3 +404,16 @@ def test_user_function_error() -> None:
 def test_no_value_sentinel() -> None:
     assert repr(NO_VALUE) == "<no value>"
     assert Template("{{.}}").execute(NO_VALUE) == "<no value>"
+
+
+def test_nesting_is_bounded() -> None:
+    assert render("{{" + "(" * 99 + "1" + ")" * 99 + "}}", {}) == "1"
+    with pytest.raises(TemplateError, match="^template: :1: max expression depth exceeded$"):
+        Template("{{" + "(" * 100 + "1" + ")" * 100 + "}}")
+
+
+def test_self_referencing_data() -> None:
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    with pytest.raises(TemplateError, match="^template: : data nested too deeply to print$"):
+        render("{{.}}", loop)
