@@ -15,7 +15,11 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from test_shim_support import RUNC, Sandbox, open_sandbox
+
+try:  # tests/ is a package in the final layout; a plain directory before that
+    from .test_shim_support import RUNC, Sandbox, open_sandbox
+except ImportError:
+    from test_shim_support import RUNC, Sandbox, open_sandbox  # type: ignore[no-redef]
 
 from berth.runtime.process import RuntimeFailure, Stdio
 from berth.runtime.runc import RuncBackend
