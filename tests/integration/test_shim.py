@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,6 +159,22 @@ def test_stdin_once_closes_the_pipe(forkserver: ForkServer, sandbox: Sandbox) ->
     assert log_of(cfg) == [("stdout", b"abc\n")] * 1000 + [("stdout", b"done\n")]
 
 
+def test_stdin_backpressure_keeps_every_byte(forkserver: ForkServer, sandbox: Sandbox) -> None:
+    cfg = sandbox.init_config(["sh", "-c", "sleep 0.5; wc -c"], open_stdin=True, stdin_once=True)
+    payload = bytes(range(256)) * (16 << 10)  # 4 MiB, more than the shim queues
+
+    async def scenario() -> bytes:
+        client = await spawn(forkserver, sandbox, cfg)
+        stream = await client.attach(stdin=True, stdout=True, stderr=True)
+        await client.start()
+        stream.write(payload)
+        await stream.drain()
+        stream.close_stdin()
+        return b"".join(data for _, data in await collect(stream))
+
+    assert run(scenario()).strip() == str(len(payload)).encode()
+
+
 def test_exit_while_no_client_is_connected(forkserver: ForkServer, sandbox: Sandbox) -> None:
     cfg = sandbox.init_config(["sh", "-c", "sleep 0.3; echo bye; exit 42"])
     client = ShimClient(cfg.state_dir)
@@ -229,8 +246,9 @@ def test_exec_mode(forkserver: ForkServer, sandbox: Sandbox) -> None:
         execd = await spawn(forkserver, sandbox, cfg)
         assert (await execd.state()).status == "created"
         stream = await execd.attach(stdin=True, stdout=True, stderr=True)
+        stream.write(b"hi\n")  # before the process exists: kept for it
+        await stream.drain()
         assert await execd.start() > 0
-        stream.write(b"hi\n")
         frames = await collect(stream)
         assert b"".join(data for _, data in frames) == f"got hi\n{container.id[-12:]}\n".encode()
         assert (await execd.wait()).exit_code == 5
@@ -364,3 +382,17 @@ def test_berth_executor_through_the_shim(forkserver: ForkServer, sandbox: Sandbo
         assert (await ShimClient(bad.state_dir).wait()).exit_code == 127
 
     run(scenario())
+
+
+def test_forkserver_exits_when_the_daemon_closes_its_end() -> None:
+    server = ForkServer()
+    server.start()
+    pid = server.pid
+    assert pid is not None and process_alive(pid)
+    assert server._sock is not None
+    server._sock.close()  # what the daemon's exit does to the socketpair
+    assert wait_until(lambda: not process_alive(pid))
+    server._sock = None
+    server.stop()
+    with pytest.raises(RuntimeFailure, match="fork server is not running"):
+        server.spawn_shim(ShimConfig(id="x", mode="init", container_id="x", state_dir=Path("/tmp/none")))

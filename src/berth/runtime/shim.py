@@ -65,6 +65,8 @@ OUTPUT_DRAIN_TIMEOUT = 2.0
 READ_SIZE = 65536
 CLIENT_BACKLOG_LIMIT = 8 << 20
 """Bytes of unsent output after which an attached client that does not read is dropped."""
+STDIN_BACKLOG_LIMIT = 1 << 20
+"""Bytes of stdin queued for a process that does not read before attach stops reading."""
 STREAM_NAMES = {STREAM_STDOUT: "stdout", STREAM_STDERR: "stderr"}
 
 
@@ -310,9 +312,10 @@ class Shim:
             return
         want_stdin = bool(request.get("stdin"))
         try:
-            while data := await reader.read(65536):
+            while data := await reader.read(READ_SIZE):
                 if want_stdin:
                     self.io.write_stdin(data)
+                    await self.io.stdin_room.wait()
         except ConnectionError:
             pass
         if want_stdin and self.cfg.stdin_once:
@@ -365,6 +368,9 @@ class ProcessIO:
         self._stdin: int | None = None
         self._stdin_buffer = bytearray()
         self._stdin_closing = False
+        self.stdin_room = asyncio.Event()
+        """Set while queued stdin is under :data:`STDIN_BACKLOG_LIMIT` (attach stops reading otherwise)."""
+        self.stdin_room.set()
         self._pty: int | None = None
         self._outputs_closed = asyncio.Event()
         self._started = False
@@ -400,6 +406,8 @@ class ProcessIO:
             self._loop.add_reader(fd, self._on_output, fd)
         if self._stdin is not None:
             os.set_blocking(self._stdin, False)
+            if self._stdin_buffer or self._stdin_closing:
+                self._flush_stdin()
         self._started = True
         if not self._outputs:
             self._outputs_closed.set()
@@ -454,21 +462,27 @@ class ProcessIO:
                 self._close_output(fd)
 
     def write_stdin(self, data: bytes) -> None:
-        """Queue ``data`` for the process's stdin (dropped when stdin is closed or absent)."""
-        if self._stdin is None or self._stdin_closing:
+        """Queue ``data`` for the process's stdin; kept until the process exists (exec mode),
+        dropped when there is no stdin (``open_stdin`` false) or it was closed."""
+        if not self.open_stdin or self._stdin_closing:
             return
         self._stdin_buffer += data
-        self._flush_stdin()
+        if self._stdin is not None:
+            self._flush_stdin()
+        if len(self._stdin_buffer) > STDIN_BACKLOG_LIMIT:
+            self.stdin_room.clear()
 
     def close_stdin(self) -> None:
         """EOF on stdin once the queue is written (pipes only: a pty has no EOF of its own)."""
-        if self._pty is None and self._stdin is not None:
+        if self.open_stdin and not self.terminal and not self._stdin_closing:
             self._stdin_closing = True
-            self._flush_stdin()
+            if self._stdin is not None:
+                self._flush_stdin()
 
     def _flush_stdin(self) -> None:
         fd = self._stdin
-        assert fd is not None
+        if fd is None:
+            return
         try:
             while self._stdin_buffer:
                 del self._stdin_buffer[:os.write(fd, self._stdin_buffer)]
@@ -478,6 +492,9 @@ class ProcessIO:
         except OSError:  # the process closed its stdin or is gone
             self._stdin_buffer.clear()
             self._stdin_closing = True
+        finally:
+            if len(self._stdin_buffer) <= STDIN_BACKLOG_LIMIT:
+                self.stdin_room.set()
         self._loop.remove_writer(fd)
         if self._stdin_closing:
             os.close(fd)
@@ -505,6 +522,8 @@ class ProcessIO:
             self._loop.remove_writer(self._stdin)
             os.close(self._stdin)
             self._stdin = None
+        self._stdin_buffer.clear()
+        self.stdin_room.set()
         if self._pty is not None:
             os.close(self._pty)
             self._pty = None
