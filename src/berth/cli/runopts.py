@@ -915,7 +915,7 @@ def network_attachment(spec: str) -> tuple[str, list[str], dict[str, str]]:
         else:
             raise bad_flag("--network", spec, f"invalid field key {key}")
     if not name:
-        raise bad_flag("--network", spec, "network name not specified")
+        raise bad_flag("--network", spec, "network name/id is not specified")
     return name, aliases, driver_opts
 
 
