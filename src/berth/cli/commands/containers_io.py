@@ -43,7 +43,8 @@ def top(ctx: Any, argv: list[str], prog: str) -> int:
 
 
 def diff(ctx: Any, argv: list[str], prog: str) -> int:
-    """``diff CONTAINER``: GET /containers/{id}/changes as ``C /path`` lines (C changed, A added, D deleted)."""
+    """``diff CONTAINER``: GET /containers/{id}/changes as ``C /path`` lines (C changed, A added,
+    D deleted), in the daemon's order as the docker CLI prints them."""
     fs = FlagSet(prog, "CONTAINER", "Inspect changes to files or directories on a container's filesystem", 1, 1)
     _, (container,) = fs.parse_or_exit(argv)
     changes = ctx.client.get(f"/containers/{path_quote(container)}/changes") or []
