@@ -269,3 +269,18 @@ def test_volume_mount_failure(env, tmp_path, options, detail):
     # The failed start left no user behind: the next one mounts again (and fails again).
     with pytest.raises(SystemError_):
         run(env.service.setup(c, tmp_path))
+
+
+def test_unbound_service_reads_stored_containers(env):
+    # Before the container service binds itself, references come from the containers table.
+    name = uniq()
+    c = env.create({"Binds": [f"{name}:/data"]})
+    env.db.put_record("containers", c.id, c.to_record(), name=c.name)
+    try:
+        service = VolumeService(env.config, env.db, env.events)
+        run(service.start())
+        with pytest.raises(Conflict) as err:
+            run(service.remove(name))
+        assert err.value.message == f"remove {name}: volume is in use - [{c.id}]"
+    finally:
+        env.db.delete_record("containers", c.id)

@@ -70,7 +70,7 @@ class VolumeService:
         self._db = db
         self._events = events
         self._volumes = {v.name: v for v in (Volume.from_record(r) for r in db.get_records(TABLE))}
-        self._list_containers: Callable[[], list[Container]] = list
+        self._list_containers: Callable[[], list[Container]] = self._stored_containers
         self._resolve: Callable[[str], Container] | None = None
         self._pending: dict[str, set[str]] = {}   # container id -> volumes, until the container is removed
         self._active: dict[str, list[str]] = {}   # container id -> volumes acquired by setup
@@ -86,6 +86,11 @@ class VolumeService:
         self._resolve = resolve
         if self._started:
             self._restore_users()
+
+    def _stored_containers(self) -> list[Container]:
+        # Until the container service binds itself, read its records: a volume referenced by a
+        # stopped container must never look unused (prune would delete its data).
+        return [Container.from_record(r) for r in self._db.get_records("containers")]
 
     async def start(self) -> None:
         """Repair the data root after a crash (half-created or half-removed volumes, mounts
