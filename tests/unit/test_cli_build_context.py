@@ -167,6 +167,13 @@ def test_looks_like_archive_accepts_a_tar_header():
     assert looks_like_archive(tar_header(info) + b"\0" * 512)
 
 
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+def test_looks_like_archive_rejects_a_leading_extension_header(fmt):
+    """docker's check reads one 512-byte header; PAX records and GNU long names need the next block."""
+    info = tarfile.TarInfo("x" * 150)
+    assert not looks_like_archive(info.tobuf(fmt, "utf-8", "surrogateescape"))
+
+
 @pytest.mark.parametrize(("spec", "git", "url"), [
     ("https://example.invalid/ctx.tar.gz", False, True),
     ("https://example.invalid/repo.git#main:sub", True, True),

@@ -180,16 +180,22 @@ def is_url(text: str) -> bool:
 
 
 def looks_like_archive(head: bytes) -> bool:
-    """Whether the first bytes of stdin start a (possibly compressed) tar rather than a Dockerfile."""
+    """Whether the first 512 bytes of stdin start a (possibly compressed) tar rather than a Dockerfile.
+
+    As the docker CLI decides it: a compression magic number, or a first tar header that is read
+    completely from those 512 bytes, which a PAX or GNU extension header (its records come in the
+    next block) is not: docker then takes the stream for a Dockerfile, and so does this.
+    """
     if head.startswith(_COMPRESSED_MAGIC):
         return True
     if len(head) < tarfile.BLOCKSIZE:
         return False
     try:
-        tarfile.TarInfo.frombuf(head[:tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+        info = tarfile.TarInfo.frombuf(head[:tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
     except tarfile.HeaderError:
         return False
-    return True
+    return info.type not in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                             tarfile.GNUTYPE_LONGLINK)
 
 
 def _counted(chunks: Iterable[bytes], counter: list[int]) -> Iterator[bytes]:
@@ -418,25 +424,43 @@ def build(ctx: Any, argv: list[str], prog: str) -> int:
         params = build_params(args, context)
     except OptionError as exc:
         fs.fail(exc.render())
-    headers = {"Content-Type": "application/x-tar", "X-Registry-Config": "e30="}
-    response = ctx.client.request("POST", "/build", params, body=context.body, headers=headers, stream=True)
-    progress = ""
-    if context.body is not None:
-        progress = f"Sending build context to Docker daemon  {output.human_size(context.reported_size(), 4)}\n"
-        if not args.quiet:
-            sys.stdout.write(progress)
+    response, progress = _send(ctx.client, params, context, args.quiet)
     status, image_id, buffered = show_output(response, args.quiet, sys.stdout,
                                              _Prefixed(sys.stderr, progress if args.quiet else ""))
     if status:
         return status
     if args.quiet:
         sys.stdout.write(buffered)
+        image_id = image_id or buffered.strip()  # a quiet build's only output is the image ID
     if args.iidfile:
         if not image_id:
             sys.stderr.write(f"Server did not provide an image ID. Cannot write {args.iidfile}\n")
             return 1
         _write_atomic(args.iidfile, image_id.encode())
     return 0
+
+
+def _send(client: Any, params: dict[str, Any], context: BuildContext, quiet: bool) -> tuple[Any, str]:
+    """POST /build; prints docker's "Sending build context" line once the context is sent (before the
+    daemon's error too; on stderr for a quiet build that fails). Returns (response, that line)."""
+    from berth.client.api import APIError
+
+    def progress_line() -> str:
+        if context.body is None:
+            return ""
+        # docker's progress writer ends the line with "\r" before the newline, also when not on a terminal
+        return f"Sending build context to Docker daemon  {output.human_size(context.reported_size(), 4)}\r\r\n"
+    headers = {"Content-Type": "application/x-tar", "X-Registry-Config": "e30="}
+    try:
+        response = client.request("POST", "/build", params, body=context.body, headers=headers, stream=True)
+    except APIError:
+        (sys.stderr if quiet else sys.stdout).write(progress_line())
+        sys.stdout.flush()
+        raise
+    line = progress_line()
+    if not quiet:
+        sys.stdout.write(line)
+    return response, line
 
 
 class _Prefixed:
