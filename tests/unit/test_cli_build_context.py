@@ -144,7 +144,7 @@ def test_stdin_dockerfile_alone():
 
 def test_stdin_tar_is_sent_as_is(context):
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         tar.add(context / "Dockerfile", "Dockerfile")
     ctx = prepare_context("-", "", io.BytesIO(buf.getvalue()))
     assert b"".join(ctx.body or []) == buf.getvalue()
