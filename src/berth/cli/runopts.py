@@ -626,8 +626,9 @@ def label_values(files: list[str], flags: list[str]) -> dict[str, str]:
     return dict(sorted(dict(pairs + [split_kv(v) for v in flags]).items()))
 
 
-def _port_range(text: str) -> tuple[int, int]:
-    """go-connections ``ParsePortRange``: ``80`` or ``7000-7010``; raises ValueError with its message."""
+def port_range(text: str) -> tuple[int, int]:
+    """go-connections ``ParsePortRange``: ``80`` or ``7000-7010`` -> (first, last); raises ValueError with
+    its message (``strconv.ParseUint: parsing "x": invalid syntax``)."""
     if not text:
         raise ValueError("Empty string specified for ports.")
     start_text, dash, end_text = text.partition("-")
@@ -695,13 +696,13 @@ def _publish_mappings(spec: str) -> list[tuple[str, dict[str, str]]]:
     if not port:
         raise OptionError(f"No port specified: {spec}<empty>")
     try:
-        start, end = _port_range(port)
+        start, end = port_range(port)
     except ValueError:
         raise OptionError(f"Invalid containerPort: {port}") from None
     host_start = host_end = 0
     if host_port:
         try:
-            host_start, host_end = _port_range(host_port)
+            host_start, host_end = port_range(host_port)
         except ValueError:
             raise OptionError(f"Invalid hostPort: {host_port}") from None
         if end - start != host_end - host_start and end != start:
@@ -730,7 +731,7 @@ def port_bindings(publish: list[str], expose: list[str]) -> tuple[dict[str, Any]
             raise OptionError(f"invalid port format for --expose: {spec}")
         port, proto = _split_proto(spec)
         try:
-            start, end = _port_range(port)
+            start, end = port_range(port)
         except ValueError as exc:
             raise OptionError(f"invalid range format for --expose: {spec}, error: {exc}") from None
         for number in range(start, end + 1):

@@ -511,6 +511,12 @@ def port(ctx: Any, argv: list[str], prog: str) -> int:
     if len(rest) == 2:
         number, _, proto = rest[1].partition("/")
         key = f"{number}/{proto or 'tcp'}"
+        from berth.cli.runopts import port_range
+        try:
+            port_range(number)
+        except ValueError as exc:
+            _err(str(exc))
+            return 1
         if ports.get(key) is None:
             _err(f"Error: No public port '{key}' published for {name}")
             return 1
