@@ -56,7 +56,7 @@ async def workdir(step: Step, command: ValueCommand, instr: Instruction) -> None
     """WORKDIR: set, created when missing (a layer holding the new directories)."""
     path = normalize_workdir(step.state.config.get("WorkingDir") or "", command.value)
     step.state.config["WorkingDir"] = path
-    container_config = step.container_step_config(step.comment_cmd(f"WORKDIR {path}", joined=True))
+    container_config = step.state.run_config(step.comment_cmd(f"WORKDIR {path}", joined=True))
     if await step.probe(container_config):
         return
     layer = await asyncio.to_thread(step.job.workspace.make_layer, step.state.image,
@@ -73,7 +73,9 @@ async def copy(step: Step, command: CopyCommand, instr: Instruction) -> None:
     chmod = parse_chmod(command.chmod) if command.chmod else None
     sources = await _sources(step, command, name)
     copying.check_destination(sources, command.dest, name)
-    comment = f"{name} {copying.sources_sum(sources)} in {command.dest} "
+    # dockerd 20.10 writes the --chown value glued to the checksum ("--chown=1:2multi:...").
+    chown = f"--chown={command.chown}" if command.chown else ""
+    comment = f"{name} {chown}{copying.sources_sum(sources)} in {command.dest} "
     container_config = step.state.run_config(step.comment_cmd(comment, joined=True))
     extra = {"chown": command.chown or "", "chmod": command.chmod or ""}
     if await step.probe(container_config, extra):

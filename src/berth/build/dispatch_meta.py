@@ -148,16 +148,22 @@ async def stopsignal(step: Step, command: ValueCommand, instr: Instruction) -> N
 
 
 async def healthcheck(step: Step, command: HealthcheckCommand, instr: Instruction) -> None:
-    """HEALTHCHECK: replaces the image's; notes an overridden check as docker does."""
-    old = (step.state.config.get("Healthcheck") or {}).get("Test") or []
+    """HEALTHCHECK: replaces the image's; notes an overridden check as docker does.
+
+    Timing options left out keep the previous check's values in the image config (not in the
+    history comment): dockerd 20.10 merges the image's healthcheck into the new one when it
+    creates the step's container, and the builder's config shares that object.
+    """
+    previous = step.state.config.get("Healthcheck") or {}
+    old = previous.get("Test") or []
     if old and old[0] != "NONE":
         step.channel.stream(f"Note: overriding previous HEALTHCHECK: {gofmt.plain_list(old)}\n")
     config: dict[str, Any] = {"Test": list(command.test)}
     for key, value in (("Interval", command.interval), ("Timeout", command.timeout),
                        ("StartPeriod", command.start_period), ("StartInterval", command.start_interval),
                        ("Retries", command.retries)):
-        if value:
-            config[key] = value
+        if value or previous.get(key):
+            config[key] = value or previous[key]
     step.state.config["Healthcheck"] = config
     text = gofmt.healthcheck(command.test, command.interval, command.timeout, command.start_period, command.retries)
     await step.commit_comment(f"HEALTHCHECK {text}")

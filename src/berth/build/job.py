@@ -175,15 +175,8 @@ class Step:
         self.state.image = image
         return image
 
-    def container_step_config(self, cmd: list[str]) -> dict[str, Any]:
-        """The container_config of a step docker runs through a created container (metadata
-        instructions, WORKDIR): creating one turns nil Labels into an empty map."""
-        container_config = self.state.run_config(cmd)
-        container_config["Labels"] = container_config.get("Labels") or {}
-        return container_config
-
     async def commit_comment(self, comment: str, *, joined: bool = False) -> None:
         """A metadata step: probe the cache, else commit an image without a layer."""
-        container_config = self.container_step_config(self.comment_cmd(comment, joined=joined))
+        container_config = self.state.run_config(self.comment_cmd(comment, joined=joined))
         if not await self.probe(container_config):
             await self.commit(container_config)
