@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 try:
-    from .test_runtime_support import Box, mounted_under, open_box, read_until_eof, wait_exit
+    from .test_runtime_support import Box, Result, mounted_under, open_box, read_until_eof, wait_exit
 except ImportError:
-    from test_runtime_support import Box, mounted_under, open_box, read_until_eof, wait_exit  # type: ignore[no-redef]
+    from test_runtime_support import Box, Result, mounted_under, open_box, read_until_eof, wait_exit  # type: ignore[no-redef]
 
 from berth.runtime import cgroups
 from berth.runtime.caps import to_mask
@@ -302,3 +302,22 @@ def test_create_is_fast(box: Box) -> None:
     result = box.run(box.options(["true"]))
     assert result.code == 0
     assert time.monotonic() - started < 2.0
+
+
+def test_minimal_hand_written_config(box: Box) -> None:
+    """A bundle not made by our generator: no options, deny-all device rules, no cgroup mount,
+    no seccomp; stdin defaults to /dev/null even though the rules deny it to the container."""
+    config = {
+        "ociVersion": "1.0.2",
+        "process": {"user": {"uid": 0, "gid": 0}, "args": ["sh", "-c", "cat; echo done; cat /dev/null"],
+                    "env": ["PATH=/bin"], "cwd": "/"},
+        "root": {"path": "rootfs"},
+        "hostname": "minimal",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]}],
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "mount", "uts")],
+                  "cgroupsPath": f"/berth/{box.tag}-minimal",
+                  "resources": {"devices": [{"allow": False, "access": "rwm"}]}},
+    }
+    box.ids.append(f"{box.tag}-minimal")
+    assert box.run(config) == Result(0, "done\n")

@@ -22,8 +22,9 @@ from typing import Any
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices", "blkio", "cpuset")
 V2_CONTROLLERS = frozenset({"cpu", "cpuset", "io", "memory", "pids"})
 # Devices every container may use whatever its rules say, as runc grants them: mknod of any
-# node (access is what counts), /dev/full, the pty devices and /dev/net/tun.
-IMPLICIT_DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:7 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm")
+# node (access is what counts), null, random, full, tty, zero, urandom, the ptys, /dev/net/tun.
+IMPLICIT_DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm",
+                         "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm")
 
 
 @dataclass(frozen=True)

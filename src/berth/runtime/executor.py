@@ -84,16 +84,35 @@ def _pid_namespace_for_children(path: str | None, new: bool) -> Iterator[None]:
         os.close(own)
 
 
+@contextlib.contextmanager
+def _null_stdin(stdio: Stdio, terminal: bool) -> Iterator[Stdio]:
+    """``stdio`` with ``/dev/null`` as stdin when it has none, opened here: once in the
+    container's cgroup the child may not be allowed to open the host's device."""
+    if terminal or stdio.stdin is not None:
+        yield stdio
+        return
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        yield Stdio(null, stdio.stdout, stdio.stderr)
+    finally:
+        os.close(null)
+
+
 def _lift(fd: int) -> int:
     """Duplicate ``fd`` to a close-on-exec fd >= 10, out of the way of stdio."""
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int) -> str:
+    """SIGKILL and reap ``pid``; returns how it had ended (for error messages)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+    try:
+        _, raw = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return "reaped elsewhere"
+    code = os.waitstatus_to_exitcode(raw)
+    return f"exit status {code}" if code >= 0 else f"signal {-code}"
 
 
 def _compile_seccomp(profile: dict[str, Any] | None) -> tuple[Program | None, int]:
@@ -151,7 +170,8 @@ class Executor:
             self._remove_cgroup(cgroup_path)
             raise RuntimeFailure(f"cannot create cgroup {cgroup_path}: {e}") from None
         try:
-            pending, master = self._spawn_init(config, bundle, stdio, terminal, program, cgroup_path)
+            with _null_stdin(stdio, terminal) as stdio:
+                pending, master = self._spawn_init(config, bundle, stdio, terminal, program, cgroup_path)
         except BaseException:
             self._remove_cgroup(cgroup_path)
             raise
@@ -180,16 +200,18 @@ class Executor:
             cgroups.add_process(cgroup_path, pid)
             initproc.send(parent, {"go": "setup"})
             message, fds = initproc.receive(parent)
-            if not message or "error" in message:
-                raise RuntimeFailure((message or {}).get("error") or "container init exited during setup")
+            if message and "error" in message:
+                raise RuntimeFailure(message["error"])
+            if not message:
+                raise OSError("no report")
             parent.settimeout(None)
             return _Pending(pid, parent), (fds[0] if fds else None)
         except BaseException as e:
             parent.close()
-            _reap(pid)
+            how = _reap(pid)
             if isinstance(e, RuntimeFailure):
                 raise
-            raise RuntimeFailure(f"container init failed: {e}") from None
+            raise RuntimeFailure(f"container init exited during setup ({how}): {e}") from None
 
     def start(self, container_id: str) -> None:
         """Let the created init exec the program; raises :class:`RuntimeFailure` if it cannot
@@ -224,7 +246,8 @@ class Executor:
             raise RuntimeFailure(f"cannot join container namespaces: {e}") from None
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            pid = self._fork_exec(init_pid, process, namespace_fds, child, stdio, terminal, program, flags)
+            with _null_stdin(stdio, terminal) as stdio:
+                pid = self._fork_exec(init_pid, process, namespace_fds, child, stdio, terminal, program, flags)
         finally:
             child.close()
             for fd, _ in namespace_fds:

@@ -63,12 +63,11 @@ def _step(label: str) -> Iterator[None]:
         raise RuntimeFailure(f"{label}: {where}{linux.go_strerror(e)}") from None
 
 
-def _setup_stdio(stdio: Stdio | None) -> None:
-    if stdio is None:
-        return
-    stdin = stdio.stdin if stdio.stdin is not None else os.open("/dev/null", os.O_RDWR)
+def _setup_stdio(stdio: Stdio) -> None:
+    """Make the given fds 0, 1 and 2 (the executor replaced a missing stdin by /dev/null)."""
+    fds = [stdio.stdin if stdio.stdin is not None else stdio.stdout, stdio.stdout, stdio.stderr]
     # Park the sources above 2 first: a source may itself be 0, 1 or 2.
-    parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (stdin, stdio.stdout, stdio.stderr)]
+    parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in fds]
     for target, fd in enumerate(parked):
         os.dup2(fd, target, inheritable=True)
         os.close(fd)
@@ -348,9 +347,11 @@ def container_init(config: dict[str, Any], bundle: Path, sock: socket.socket, st
     """Body of a new container's PID 1 (runs in the forked child; never returns)."""
     try:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # Read the go-ahead before anything can fail: an error must find an empty queue, or
+        # closing the socket resets the connection and the parent never reads the message.
+        _await(sock, "setup")
         if not terminal:
             _setup_stdio(stdio)
-        _await(sock, "setup")
         process = config["process"]
         with _step("joining namespaces"):
             enter_namespaces((config.get("linux") or {}).get("namespaces") or [])
@@ -389,9 +390,9 @@ def exec_process(process: dict[str, Any], namespace_fds: list[tuple[int, int]], 
     """
     try:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        _await(sock, "setup")
         if not terminal:
             _setup_stdio(stdio)
-        _await(sock, "setup")
         with _step("joining the container's namespaces"):
             for fd, flag in namespace_fds:
                 linux.setns(fd, flag)
