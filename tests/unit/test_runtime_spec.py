@@ -252,3 +252,15 @@ def test_parse_ulimit_errors(text: str, message: str) -> None:
 ])
 def test_default_env(image_env: list[str], tty: bool, home: str, expected: list[str]) -> None:
     assert default_env(image_env, tty, "h", home) == expected
+
+
+@pytest.mark.parametrize("mount, options", [
+    (Mount.bind("/h", "/c"), ("rbind", "rprivate")),
+    (Mount.bind("/h", "/c", readonly=True), ("rbind", "rprivate", "ro")),
+    (Mount.bind("/h", "/c", propagation="rslave"), ("rbind", "rslave")),
+    (Mount.tmpfs("/run"), ("noexec", "nosuid", "nodev")),
+    (Mount.tmpfs("/run", "rw,size=64m"), ("noexec", "nosuid", "nodev", "rw", "size=64m")),
+    (Mount.tmpfs("/run", "exec,mode=1777"), ("nosuid", "nodev", "exec", "mode=1777")),
+])
+def test_mount_helpers(mount: Mount, options: tuple[str, ...]) -> None:
+    assert mount.options == options

@@ -55,6 +55,22 @@ class Mount:
     type: str = "bind"
     options: tuple[str, ...] = ("rbind", "rprivate")
 
+    @classmethod
+    def bind(cls, source: str, destination: str, readonly: bool = False,
+             propagation: str = "rprivate") -> Mount:
+        """A bind mount as docker writes it for ``-v``/``--mount type=bind`` and the files it
+        provides (``/etc/hosts``...): ``rbind``, the propagation, ``ro`` when read-only."""
+        return cls(destination, source, "bind", ("rbind", propagation, *(("ro",) if readonly else ())))
+
+    @classmethod
+    def tmpfs(cls, destination: str, options: str = "") -> Mount:
+        """``--tmpfs DEST[:OPTIONS]``: docker's defaults ``noexec,nosuid,nodev`` unless the
+        options say otherwise (``exec``...), then the options as given (``size=64m,mode=1777``)."""
+        given = [o for o in options.split(",") if o]
+        opposite = {"exec": "noexec", "suid": "nosuid", "dev": "nodev"}
+        defaults = [d for d in ("noexec", "nosuid", "nodev") if d not in {opposite.get(o) for o in given}]
+        return cls(destination, "tmpfs", "tmpfs", (*defaults, *given))
+
     def to_oci(self) -> dict[str, Any]:
         """The OCI ``mounts[]`` entry."""
         return {"destination": self.destination, "type": self.type, "source": self.source,
