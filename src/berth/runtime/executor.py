@@ -175,9 +175,17 @@ class Executor:
         except BaseException:
             self._remove_cgroup(cgroup_path)
             raise
-        state_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(state_dir / "state.json", {"id": container_id, "pid": pending.pid,
-                                               "bundle": str(bundle), "cgroupsPath": cgroup_path})
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            _write_json(state_dir / "state.json", {"id": container_id, "pid": pending.pid,
+                                                   "bundle": str(bundle), "cgroupsPath": cgroup_path})
+        except OSError as e:
+            pending.sock.close()
+            _reap(pending.pid)
+            if master is not None:
+                os.close(master)
+            self._remove_cgroup(cgroup_path)
+            raise RuntimeFailure(f"cannot save container state: {e}") from None
         self._pending[container_id] = pending
         return Created(pending.pid, master)
 
