@@ -137,3 +137,21 @@ def test_add_url_and_archives(bdaemon, http_root):
     assert lines[2].startswith("/p 644 7:8") and lines[3] == "downloaded"
     refused = build(bdaemon, {"Dockerfile": f"FROM busybox\nCOPY {base}/file.txt /x\n"})
     assert refused.error == "COPY failed: source can't be a URL for COPY"
+
+
+
+def test_copy_rules(bdaemon):
+    dockerfile = (
+        "FROM busybox\nWORKDIR /w\nCOPY a.txt rel/\nCOPY a.txt .\nCOPY a.txt /renamed\nCOPY dir /into/\n"
+        "COPY *.md /docs/\nCOPY --chmod=700 --chown=1:1 a.txt /modes/\n"
+        "ENV WHO=world\nCOPY <<EOF /inline/note\nhello $WHO\nEOF\n"
+        "CMD [\"sh\", \"-c\", \"cd / && find w renamed into docs modes inline | sort && "
+        "stat -c '%a %u' modes/a.txt && cat inline/note\"]\n")
+    files = {"Dockerfile": dockerfile, "a.txt": "a", "dir/sub/f": "f", "x.md": "x", "y.md": "y"}
+    tag = f"rules-{uuid.uuid4().hex[:8]}"
+    result = build(bdaemon, files, t=tag)
+    assert result.error is None, result.output
+    out = run_output(bdaemon, tag).splitlines()
+    assert out[:-2] == ["docs", "docs/x.md", "docs/y.md", "inline", "inline/note", "into", "into/sub",
+                        "into/sub/f", "modes", "modes/a.txt", "renamed", "w", "w/a.txt", "w/rel", "w/rel/a.txt"]
+    assert out[-2:] == ["700 1", "hello world"]  # the heredoc expands with the stage's variables

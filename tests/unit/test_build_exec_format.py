@@ -118,9 +118,9 @@ def test_step_aux_and_quiet_failure():
         return _drain(out)
 
     messages = asyncio.run(scenario())
-    # The aux message is not held back; the held stream text comes before the error.
-    assert messages == [{"aux": {"ID": "sha256:" + "ab" * 32}}, {"stream": "Step 1/2 : FROM busybox"},
-                        {"stream": "\n"}, {"errorDetail": {"code": 3, "message": "boom"}, "error": "boom"}]
+    # Quiet output is held back and only shown, in order, before the error.
+    assert messages == [{"stream": "Step 1/2 : FROM busybox"}, {"stream": "\n"}, {"aux": {"ID": "sha256:" + "ab" * 32}},
+                        {"errorDetail": {"code": 3, "message": "boom"}, "error": "boom"}]
 
 
 def test_error_message_and_short_id():

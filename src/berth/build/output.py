@@ -5,8 +5,9 @@ output, ``{"aux": {"ID": "sha256:..."}}`` after each stage, and on failure
 ``{"errorDetail": {"code": n, "message": m}, "error": m}``. Stages build concurrently, yet a
 reader sees the output in Dockerfile order, as the sequential classic builder prints it: each
 stage writes to its own :class:`Channel`, a channel is passed through live once every earlier
-channel is closed, and buffered until then. With ``quiet`` (``docker build -q``) stream text is
-held back and only written when the build fails, as dockerd does.
+channel is closed, and buffered until then. With ``quiet`` (``docker build -q``) everything is
+held back and only written when the build fails; a successful quiet build shows only the image
+ID, as dockerd does.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class BuildOutput:
         return chan
 
     def _emit(self, message: Message) -> None:
-        if self.quiet and "stream" in message:
+        if self.quiet and "error" not in message:
             self._held.append(message)
             return
         self.queue.put_nowait(message)

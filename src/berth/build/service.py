@@ -59,13 +59,17 @@ class BuildService:
         self.images = images
         self.containers = containers
         self.build_root = config.data_root / "build"
+        self._running: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Daemon start: remove what builds interrupted by a crash left behind."""
         await asyncio.to_thread(cleanup_stale, self.build_root, self.images.store.snapshotter)
 
     async def shutdown(self) -> None:
-        """Nothing to stop: running builds end with their requests."""
+        """Daemon stop: cancel running builds (each removes its containers and workspace)."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
 
     async def prepare(self, options: BuildOptions, body: BinaryIO | None) -> BuildJob:
         """Receive the context (``body``, a blocking reader of the request's tar, or ``remote``),
@@ -113,6 +117,8 @@ class BuildService:
     async def stream(self, job: BuildJob) -> AsyncIterator[Message]:
         """Run ``job`` and yield its messages; closing the iterator early cancels the build."""
         task = asyncio.create_task(self._run(job))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
         try:
             while (message := await job.output.queue.get()) is not None:
                 yield message
