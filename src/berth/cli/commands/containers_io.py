@@ -331,9 +331,11 @@ def _stream_stats(client: Any, names: list[str], args: Any) -> int:
     import threading
     import time
 
-    from berth.cli.commands.volumes import print_rows
+    from berth.cli.commands.volumes import render_rows
+    from berth.gotemplate import TemplateError
     latest: dict[str, Any] = {}
     readers: dict[str, threading.Thread] = {}
+    first = True
 
     def follow(container: str) -> None:
         try:
@@ -353,15 +355,24 @@ def _stream_stats(client: Any, names: list[str], args: Any) -> int:
                                             and container not in latest):
                 readers[container] = threading.Thread(target=follow, args=(container,), daemon=True)
                 readers[container].start()
+        if first:  # as docker, wait (up to 2 s) for a first sample of each before drawing
+            first = False
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and any(c not in latest for c in containers):
+                time.sleep(0.05)
         failed = [v for v in latest.values() if isinstance(v, APIError)]
         if failed and names:
             sys.stderr.write(f"Error response from daemon: {failed[0].message}\n")
             return 1
         rows = [StatsRow(c, latest.get(c) if isinstance(latest.get(c), dict) else None, not args.no_trunc)
                 for c in containers]
-        sys.stdout.write("\033[2J\033[H")
-        if print_rows(args.format, rows, STATS_TABLE, STATS_TITLES):
+        try:
+            text = render_rows(args.format, rows, STATS_TABLE, STATS_TITLES)
+        except TemplateError as exc:
+            sys.stderr.write(f"template parsing error: {exc}\n")
             return 1
+        # redraw in place as docker does: cursor home, each line cleared to its end, the rest erased
+        sys.stdout.write("\033[H" + "".join(line + "\033[K\n" for line in text.splitlines()) + "\033[J")
         sys.stdout.flush()
         time.sleep(0.5)
 

@@ -106,26 +106,29 @@ class TableHeader:
         return name.split(".")[-1].replace("-", " ").replace("_", " ")
 
 
-def print_rows(fmt: str, rows: list[Any], default_table: str, titles: dict[str, str]) -> int:
-    """Print ``rows`` with a ``--format`` value (``table ...``, ``json`` or a raw template).
-
-    Returns 1 after docker's ``template parsing error: ...`` line when the template fails.
-    """
-    from berth.gotemplate import Template, TemplateError
+def render_rows(fmt: str, rows: list[Any], default_table: str, titles: dict[str, str]) -> str:
+    """``rows`` rendered with a ``--format`` value: ``table ...`` (header row and aligned columns),
+    ``json`` (one object per line) or a raw template (one line per row); ``\\t`` and ``\\n`` are
+    unescaped as docker's formatter does. Raises ``berth.gotemplate.TemplateError``."""
+    from berth.gotemplate import Template
 
     fmt = default_table if fmt.strip() in ("", "table") else fmt
+    if fmt.strip() == "json":
+        return output.render("json", rows, default_table, titles)
+    is_table = fmt.startswith("table")
+    text = (fmt[len("table"):] if is_table else fmt).strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    template = Template(text)
+    lines = [template.execute(row) for row in rows]
+    if is_table:
+        return output.tabwrite([template.execute(TableHeader(titles)), *lines])
+    return "".join(line + "\n" for line in lines)
+
+
+def print_rows(fmt: str, rows: list[Any], default_table: str, titles: dict[str, str]) -> int:
+    """Print :func:`render_rows`; returns 1 after docker's ``template parsing error: ...`` line."""
+    from berth.gotemplate import TemplateError
     try:
-        if fmt.strip() == "json":
-            sys.stdout.write(output.render("json", rows, default_table, titles))
-            return 0
-        is_table = fmt.startswith("table")
-        text = (fmt[len("table"):] if is_table else fmt).strip(" ").replace("\\t", "\t").replace("\\n", "\n")
-        template = Template(text)
-        lines = [template.execute(row) for row in rows]
-        if is_table:
-            sys.stdout.write(output.tabwrite([template.execute(TableHeader(titles)), *lines]))
-        else:
-            sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.write(render_rows(fmt, rows, default_table, titles))
     except TemplateError as exc:
         sys.stderr.write(f"template parsing error: {exc}\n")
         return 1
