@@ -68,12 +68,14 @@ def test_parse_filters(specs, expected):
     assert parse_filters(FlagSet("berth volume ls", ""), specs) == expected
 
 
-def test_parse_filters_bad_format(capsys):
+@pytest.mark.parametrize(("names", "label"), [("-f, --filter", "-f, --filter"), ("--filter", "--filter")])
+def test_parse_filters_bad_format(capsys, names, label):
+    flags = FlagSet("berth volume ls", "").add(names, "list")
     with pytest.raises(SystemExit) as exit_info:
-        parse_filters(FlagSet("berth volume ls", ""), ["bogus"])
+        parse_filters(flags, ["bogus"])
     assert exit_info.value.code == 125
     assert capsys.readouterr().err.startswith(
-        'invalid argument "bogus" for "-f, --filter" flag: bad format of filter (expected name=value)\n')
+        f'invalid argument "bogus" for "{label}" flag: bad format of filter (expected name=value)\n')
 
 
 def test_parse_map():

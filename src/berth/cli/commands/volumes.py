@@ -30,13 +30,13 @@ def parse_filters(fs: FlagSet, specs: list[str]) -> dict[str, dict[str, bool]] |
     empty flag is ignored. A value without ``=`` is a flag error (exit 125).
     """
     out: dict[str, dict[str, bool]] = {}
+    label = next((flag.label() for flag in fs.flags if flag.long == "filter"), "-f, --filter")
     for spec in specs:
         if not spec:
             continue
         name, sep, value = spec.partition("=")
         if not sep:
-            fs.fail(f'invalid argument "{spec}" for "-f, --filter" flag: bad format of filter '
-                    f"(expected name=value)")
+            fs.fail(f'invalid argument "{spec}" for "{label}" flag: bad format of filter (expected name=value)')
         out.setdefault(name.strip().lower(), {})[value.strip()] = True
     return out or None
 
