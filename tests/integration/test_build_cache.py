@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.integration.test_build_support import build, context_tar, inspect, post_build
+from tests.integration.test_build_support import build, context_tar, inspect, post_build, require_containers
 
 DOCKERFILE = """\
 FROM busybox
@@ -31,6 +31,7 @@ def _hits(result) -> list[bool]:
 
 
 def test_rebuild_hits_touch_hits_content_misses(bdaemon):
+    require_containers(bdaemon)
     mark = uuid.uuid4().hex
     first = build(bdaemon, _files(mark), t="cache:1")
     assert first.error is None, first.output
@@ -50,6 +51,7 @@ def test_rebuild_hits_touch_hits_content_misses(bdaemon):
 
 
 def test_build_arg_change_misses_from_first_use(bdaemon):
+    require_containers(bdaemon)
     mark = uuid.uuid4().hex
     build(bdaemon, _files(mark), buildargs={"A": "1"})
     other = build(bdaemon, _files(mark), buildargs={"A": "2"})
@@ -60,6 +62,7 @@ def test_build_arg_change_misses_from_first_use(bdaemon):
 
 
 def test_no_cache_runs_everything(bdaemon):
+    require_containers(bdaemon)
     mark = uuid.uuid4().hex
     first = build(bdaemon, _files(mark))
     fresh = build(bdaemon, _files(mark), nocache=1)
@@ -69,6 +72,7 @@ def test_no_cache_runs_everything(bdaemon):
 
 
 def test_cache_survives_daemon_restart(bdaemon):
+    require_containers(bdaemon)
     mark = uuid.uuid4().hex
     first = build(bdaemon, _files(mark))
     bdaemon.restart()
@@ -77,6 +81,7 @@ def test_cache_survives_daemon_restart(bdaemon):
 
 
 def test_cache_from_a_loaded_image(bdaemon):
+    require_containers(bdaemon)
     mark = uuid.uuid4().hex
     first = build(bdaemon, _files(mark), t="cachesrc:1")
     saved = bdaemon.cli("save", "cachesrc:1", input=b"").stdout

@@ -22,6 +22,7 @@ from tests.integration.test_build_support import (
     directory_tar,
     inspect,
     post_build,
+    require_containers,
     run_output,
 )
 
@@ -49,6 +50,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def test_dockerignore(bdaemon, tmp_path: Path):
+    require_containers(bdaemon)
     root = tmp_path / "ctx"
     for name in ("keep.txt", "secret.key", "logs/a.log", "logs/important.log", "src/main.c", "src/build/x.o"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +66,7 @@ def test_dockerignore(bdaemon, tmp_path: Path):
 
 
 def test_symlinks_never_reach_host_files(bdaemon):
+    require_containers(bdaemon)
     files = {"Dockerfile": "FROM busybox\nCOPY dir /dir\nCMD [\"readlink\", \"/dir/passwd\"]\n",
              "dir/passwd": Symlink("/etc/passwd"), "abs": Symlink("/etc/shadow"), "up": Symlink("../../../etc")}
     tag = f"links-{uuid.uuid4().hex[:8]}"
@@ -82,6 +85,7 @@ def _git(cwd: Path, *args: str) -> None:
 
 
 def test_remote_git_context(bdaemon, http_root):
+    require_containers(bdaemon)
     base, www = http_root
     work = www.parent / "work"
     (work / "app").mkdir(parents=True)
@@ -107,6 +111,7 @@ def test_remote_git_context(bdaemon, http_root):
 
 
 def test_remote_tarball_and_dockerfile_urls(bdaemon, http_root):
+    require_containers(bdaemon)
     base, www = http_root
     tar = context_tar({"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "tarball\n"})
     (www / "ctx.tar.gz").write_bytes(gzip.compress(tar))
@@ -122,6 +127,7 @@ def test_remote_tarball_and_dockerfile_urls(bdaemon, http_root):
 
 
 def test_add_url_and_archives(bdaemon, http_root):
+    require_containers(bdaemon)
     base, www = http_root
     (www / "file.txt").write_text("downloaded\n")
     os.utime(www / "file.txt", (1500000000, 1500000000))
@@ -141,6 +147,7 @@ def test_add_url_and_archives(bdaemon, http_root):
 
 
 def test_copy_rules(bdaemon):
+    require_containers(bdaemon)
     dockerfile = (
         "FROM busybox\nWORKDIR /w\nCOPY a.txt rel/\nCOPY a.txt .\nCOPY a.txt /renamed\nCOPY dir /into/\n"
         "COPY *.md /docs/\nCOPY --chmod=700 --chown=1:1 a.txt /modes/\n"

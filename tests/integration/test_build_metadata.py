@@ -14,6 +14,7 @@ from tests.integration.test_build_support import (
     created_by,
     inspect,
     post_build,
+    require_containers,
     run_output,
 )
 
@@ -86,6 +87,7 @@ def test_entrypoint_clears_inherited_cmd_only(bdaemon):
 
 
 def test_run_uses_entrypoint_and_cmd(bdaemon):
+    require_containers(bdaemon)
     tag = f"epcmd-{uuid.uuid4().hex[:8]}"
     result = build(bdaemon, {"Dockerfile": 'FROM busybox\nENTRYPOINT ["echo", "ep"]\nCMD ["default"]\n'}, t=tag)
     assert result.error is None, result.output

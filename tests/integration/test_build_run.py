@@ -3,9 +3,10 @@ containers, build args in history, heredocs, ONBUILD triggers, reproducible laye
 
 from __future__ import annotations
 
+import re
 import uuid
 
-from tests.integration.test_build_support import api_get, build, created_by, inspect
+from tests.integration.test_build_support import api_get, build, created_by, inspect, require_containers
 
 
 def _containers(daemon) -> list[dict]:
@@ -13,6 +14,7 @@ def _containers(daemon) -> list[dict]:
 
 
 def test_run_output_history_and_cleanup(bdaemon):
+    require_containers(bdaemon)
     tag = f"run-{uuid.uuid4().hex[:8]}"
     dockerfile = ("FROM busybox\nARG A=1\nARG HTTP_PROXY\nWORKDIR /w\nUSER nobody\n"
                   "RUN echo out-$A; echo err-$HTTP_PROXY >&2; pwd; id -u\n"
@@ -22,9 +24,10 @@ def test_run_output_history_and_cleanup(bdaemon):
     out = result.output
     assert "out-1\n" in out and "/w\n" in out and "65534\n" in out
     assert "\x1b[91merr-http://proxy\n\x1b[0m" in out  # stderr, marked red as dockerd does
-    running = [line.split()[-1] for line in out.splitlines() if line.startswith(" ---> Running in ")]
-    removed = [line.split()[-1] for line in out.splitlines() if line.startswith("Removing intermediate container")]
-    assert len(running) == 2 and running == removed
+    running = re.findall(r" ---> Running in ([0-9a-f]{12})\n", out)
+    # (a red stderr line ends with its reset code, which then starts the next line, as with dockerd)
+    removed = re.findall(r"Removing intermediate container ([0-9a-f]{12})\n", out)
+    assert len(running) == 2 and running == removed, out
     assert _containers(bdaemon) == []
     history = created_by(bdaemon, tag)[-3:]
     assert history[0:1] + history[2:] == ["|2 A=1 HTTP_PROXY=http://proxy /bin/sh -c echo out-$A; echo err-$HTTP_PROXY >&2; pwd; id -u",
@@ -36,6 +39,7 @@ def test_run_output_history_and_cleanup(bdaemon):
 
 
 def test_undeclared_proxy_arg_is_hidden(bdaemon):
+    require_containers(bdaemon)
     result = build(bdaemon, {"Dockerfile": "FROM busybox\nRUN echo $HTTP_PROXY\n"}, t="proxy",
                    buildargs={"HTTP_PROXY": "http://p"})
     assert "http://p\n" in result.output
@@ -43,6 +47,7 @@ def test_undeclared_proxy_arg_is_hidden(bdaemon):
 
 
 def test_failing_run(bdaemon):
+    require_containers(bdaemon)
     build(bdaemon, {"Dockerfile": "FROM busybox\nLABEL v=1\n"}, t="keep:1")
     before = inspect(bdaemon, "keep:1")["Id"]
     failed = build(bdaemon, {"Dockerfile": "FROM busybox\nRUN echo partial > /p\nRUN exit 3\n"}, t="keep:1")
@@ -58,12 +63,14 @@ def test_failing_run(bdaemon):
 
 
 def test_command_not_found(bdaemon):
+    require_containers(bdaemon)
     result = build(bdaemon, {"Dockerfile": "FROM busybox\nRUN nonexistentcmd\n"})
     assert result.error == "The command '/bin/sh -c nonexistentcmd' returned a non-zero code: 127"
     assert "nonexistentcmd: not found" in result.output
 
 
 def test_heredocs(bdaemon):
+    require_containers(bdaemon)
     dockerfile = ("FROM busybox\nENV WHO=world\n"
                   "RUN <<EOF\necho script-line-1\necho script-$WHO\nEOF\n"
                   "RUN cat <<EOF > /greeting\nhello $WHO\nEOF\n"
@@ -76,6 +83,7 @@ def test_heredocs(bdaemon):
 
 
 def test_onbuild_triggers_run_downstream(bdaemon):
+    require_containers(bdaemon)
     base = f"onbuild-{uuid.uuid4().hex[:8]}"
     build(bdaemon, {"Dockerfile": "FROM busybox\nONBUILD RUN echo triggered > /t\nONBUILD ENV T=1\n"}, t=base)
     child = build(bdaemon, {"Dockerfile": f"FROM {base}\nRUN cat /t; echo T=$T\n"}, t=base + "-child")
@@ -87,12 +95,14 @@ def test_onbuild_triggers_run_downstream(bdaemon):
 
 
 def test_network_none(bdaemon):
+    require_containers(bdaemon)
     result = build(bdaemon, {"Dockerfile": "FROM busybox\nRUN ip -o link | cut -d: -f2\n"}, networkmode="none")
     assert result.error is None, result.output
     assert [line.strip() for line in result.output.split("Running in")[1].splitlines()[1:2]] == ["lo"]
 
 
 def test_no_cache_builds_are_reproducible(bdaemon):
+    require_containers(bdaemon)
     dockerfile = ("FROM busybox\nCOPY src /src\nWORKDIR /app/data\n"
                   "RUN mkdir -p /out && echo built > /out/f && touch -d @0 /out/f /out\n")
     files = {"Dockerfile": dockerfile, "src/a": "a", "src/b/c": "c"}

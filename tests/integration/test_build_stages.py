@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.integration.test_build_support import build, inspect, run_output
+from tests.integration.test_build_support import build, inspect, require_containers, run_output
 
 MULTI = """\
 ARG GREETING=hi
@@ -25,6 +25,7 @@ CMD ["cat", "/deps.txt", "/from-name.txt", "/from-index.txt"]
 
 
 def test_multi_stage_skips_unneeded_stages(bdaemon):
+    require_containers(bdaemon)
     tag = f"multi-{uuid.uuid4().hex[:8]}"
     result = build(bdaemon, {"Dockerfile": MULTI, "data.txt": "data\n"}, t=tag)
     assert result.error is None, result.output
@@ -48,6 +49,7 @@ def test_target(bdaemon):
 
 
 def test_independent_stages_run_concurrently_output_in_order(bdaemon):
+    require_containers(bdaemon)
     clock = "cut -d' ' -f1 /proc/uptime"
     stamp = f"RUN {clock} > /start && sleep 2 && {clock} > /end"
     dockerfile = (f"FROM busybox AS a\nRUN echo stage-a\n{stamp}\n"

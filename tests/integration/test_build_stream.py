@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import time
 
-from tests.integration.test_build_support import api_get, build, context_tar
+from tests.integration.test_build_support import api_get, build, context_tar, require_containers
 
 
 def test_message_framing(shared_daemon):
@@ -21,6 +21,7 @@ def test_message_framing(shared_daemon):
 
 
 def test_quiet(shared_daemon):
+    require_containers(shared_daemon)
     ok = build(shared_daemon, {"Dockerfile": "FROM busybox\nRUN echo quiet-out\n"}, q=1, nocache=1)
     assert len(ok.messages) == 1 and ok.messages[0]["stream"].startswith("sha256:")
     failed = build(shared_daemon, {"Dockerfile": "FROM busybox\nRUN echo quiet-out; exit 2\n"}, q=1)
@@ -28,6 +29,7 @@ def test_quiet(shared_daemon):
 
 
 def test_client_going_away_cancels_the_build(bdaemon):
+    require_containers(bdaemon)
     body = context_tar({"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\n"})
     head = (f"POST /v1.41/build HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()

@@ -174,6 +174,29 @@ def created_by(daemon: Any, ref: str) -> list[str]:
     return [entry["CreatedBy"] for entry in reversed(history(daemon, ref))]
 
 
+def require_containers(daemon: Any) -> None:
+    """Skip the test when this daemon cannot run a container at all (a runtime or host problem,
+    not the builder's): RUN steps and checks of built images need one."""
+    import docker
+    import pytest
+
+    verdict = getattr(daemon, "_containers_run", None)
+    if verdict is None:
+        client = docker.APIClient(base_url=daemon.host, version="1.41")
+        cid = client.create_container("busybox", ["true"])["Id"]
+        try:
+            client.start(cid)
+            client.wait(cid, timeout=60)
+            verdict = ""
+        except docker.errors.APIError as err:
+            verdict = str(err.explanation or err)
+        finally:
+            client.remove_container(cid, force=True)
+        daemon._containers_run = verdict
+    if verdict:
+        pytest.skip(f"containers cannot run on this daemon: {verdict}")
+
+
 def run_output(daemon: Any, image: str, *cmd: str) -> str:
     """Run ``image`` (with ``cmd`` when given) to completion through the API; its output."""
     import docker

@@ -65,15 +65,18 @@ class BuildCache:
         """The cached image for the step, or None (a miss)."""
         if not self.enabled:
             return None
+        return await asyncio.to_thread(self._lookup, probe)
+
+    def _lookup(self, probe: CacheProbe) -> Image | None:
         local = self._local(probe)
         if not self.sources:
             return local
         if local is not None and any(self._in_chain(local, src) for src in self.sources):
             return local
-        return await asyncio.to_thread(self._from_sources, probe)
+        return self._from_sources(probe)
 
     def record(self, parent: Image | None, key: str, image: Image) -> None:
-        """Remember that the step ``key`` on ``parent`` produced ``image``."""
+        """Remember that the step ``key`` on ``parent`` produced ``image``. Blocking (SQLite)."""
         self.db.execute("INSERT OR REPLACE INTO build_cache (parent, key, image_id) VALUES (?, ?, ?)",
                         (parent.id if parent else "", key, image.id))
 

@@ -59,14 +59,16 @@ def _clean(name: str) -> str:
 
 
 def _fields(member: tarfile.TarInfo) -> dict[str, object]:
-    """The member's v1 tarsum fields as Go's tar reader reports them (directories keep their
-    trailing slash, which Python's reader strips: every common writer puts one there)."""
+    """The member's v1 tarsum fields as Go's tar reader reports them: directories keep their
+    trailing slash (Python's reader strips it; every common writer puts one there) and the old
+    ``\0`` regular-file type reads as ``0``."""
     special = member.type in (tarfile.CHRTYPE, tarfile.BLKTYPE)
     return {
         "name": member.name + "/" if member.isdir() and not member.name.endswith("/") else member.name,
         "mode": member.mode, "uid": member.uid, "gid": member.gid,
         "size": member.size if member.isreg() else 0,
-        "typeflag": member.type.decode("latin-1"), "linkname": member.linkname,
+        "typeflag": "0" if member.type == tarfile.AREGTYPE else member.type.decode("latin-1"),
+        "linkname": member.linkname,
         "uname": member.uname, "gname": member.gname,
         "devmajor": member.devmajor if special else 0, "devminor": member.devminor if special else 0,
     }

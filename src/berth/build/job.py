@@ -99,6 +99,7 @@ class StageState:
 
     @property
     def image_id(self) -> str:
+        """The current image's ID ("" before the first commit on ``scratch``)."""
         return self.image.id if self.image is not None else ""
 
     def shell(self) -> list[str]:
@@ -159,19 +160,22 @@ class Step:
         parent = self.state.image
         history = {"created_by": " ".join(container_config.get("Cmd") or []), "author": self.state.author}
 
+        config = self.state.run_config()
+
         def create() -> Image:
             stream = open(layer, "rb") if layer is not None else None  # noqa: SIM115 - closed below
             try:
-                return self.job.images.create_image(
-                    parent, self.state.run_config(), history, layer=stream, container=container,
+                image = self.job.images.create_image(
+                    parent, config, history, layer=stream, container=container,
                     container_config=container_config, author=self.state.author)
             finally:
                 if stream is not None:
                     stream.close()
                     layer.unlink(missing_ok=True)  # type: ignore[union-attr]
+            self.job.cache.record(parent, cache_key(container_config, extra), image)
+            return image
 
         image = await asyncio.to_thread(create)
-        self.job.cache.record(parent, cache_key(container_config, extra), image)
         self.state.image = image
         return image
 
