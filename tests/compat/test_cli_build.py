@@ -21,15 +21,21 @@ BERTH = [sys.executable, "-m", "berth.cli.main"]
 DOCKERFILE = 'FROM busybox\nRUN echo hello > /hello\nCOPY a.txt /a.txt\nCOPY . /ctx/\nCMD ["cat", "/hello"]\n'
 
 
+def offline(args: tuple[str, ...]) -> list[str]:
+    """``build``/``run`` without a network: nothing here needs one, and the tests then do not depend
+    on the shared dockerd's default bridge."""
+    return [args[0], "--network", "none", *args[1:]] if args and args[0] in ("build", "run") else list(args)
+
+
 def berth(dockerd, *args: str, input: str | bytes | None = None, cwd=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "BERTH_HOST": dockerd.host}
-    return subprocess.run([*BERTH, *args], input=input, capture_output=True, text=not isinstance(input, bytes),
-                          env=env, cwd=cwd, timeout=300)
+    return subprocess.run([*BERTH, *offline(args)], input=input, capture_output=True,
+                          text=not isinstance(input, bytes), env=env, cwd=cwd, timeout=300)
 
 
 def docker(dockerd, *args: str, input: str | bytes | None = None, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], input=input, capture_output=True, text=not isinstance(input, bytes),
-                          env=dockerd.env, cwd=cwd, timeout=300)
+    return subprocess.run(["docker", *offline(args)], input=input, capture_output=True,
+                          text=not isinstance(input, bytes), env=dockerd.env, cwd=cwd, timeout=300)
 
 
 def normalized(text: str, *tags: str) -> list[str]:
@@ -83,9 +89,9 @@ def test_build_matches_docker(dockerd, uid, images, context):
     assert re.fullmatch(r"Sending build context to Docker daemon  \d+\.\d+kB", first)
     assert (blank, step) == ("", "Step 1/5 : FROM busybox")
     assert ours.stdout.splitlines()[-1] == f"Successfully tagged {ours_tag}"
-    ran = dockerd.docker("run", "--rm", ours_tag)
+    ran = docker(dockerd, "run", "--rm", ours_tag)
     assert (ran.returncode, ran.stdout) == (0, "hello\n")
-    listing = dockerd.docker("run", "--rm", ours_tag, "sh", "-c", "cd /ctx && ls -A . sub && readlink sub/link")
+    listing = docker(dockerd, "run", "--rm", ours_tag, "sh", "-c", "cd /ctx && ls -A . sub && readlink sub/link")
     assert listing.stdout.split() == [".:", ".dockerignore", "Dockerfile", "a.txt", "sub", "sub:", "link", "s", "a.txt"]
 
 
@@ -174,7 +180,7 @@ def test_build_args_labels_and_target(dockerd, uid, images, tmp_path, monkeypatc
     ours = berth(dockerd, "build", "--build-arg", "GREETING=hi", "--build-arg", "FROM_ENV", "--label", f"suite={uid}",
                  "--target", "first", "-t", tag, str(tmp_path))
     assert ours.returncode == 0, ours.stderr
-    ran = dockerd.docker("run", "--rm", tag, "cat", "/greeting")
+    ran = docker(dockerd, "run", "--rm", tag, "cat", "/greeting")
     assert ran.stdout == "hi from-env\n"
     assert dockerd.docker("image", "inspect", "-f", "{{.Config.Labels.suite}}", tag).stdout.strip() == uid
 
@@ -199,4 +205,4 @@ def test_remote_tarball_context(dockerd, uid, images, context, tmp_path):
     assert ours.returncode == 0, ours.stderr
     assert "Sending build context" not in ours.stdout
     assert ours.stdout.splitlines()[-1] == f"Successfully tagged {tag}"
-    assert dockerd.docker("run", "--rm", tag).stdout == "hello\n"
+    assert docker(dockerd, "run", "--rm", tag).stdout == "hello\n"

@@ -98,8 +98,10 @@ def made(dockerd):
 
 
 def start(dockerd, made, name: str, *args: str) -> str:
+    """``docker run -d`` without a network (none is needed, and the shared dockerd's default bridge
+    may be gone)."""
     made["container"].append(name)
-    result = dockerd.docker("run", "-d", "--name", name, *args)
+    result = dockerd.docker("run", "-d", "--network", "none", "--name", name, *args)
     assert result.returncode == 0, result.stderr
     return name
 
@@ -308,7 +310,7 @@ def test_commit_then_run(dockerd, made, uid, box):
     assert (image["Comment"], image["Author"], image["Config"]["Cmd"]) == ("from berth", "tester",
                                                                            ["cat", "/tmp/d/f"])
     assert "COMMITTED=yes" in image["Config"]["Env"]
-    ran = dockerd.docker("run", "--rm", tag)
+    ran = dockerd.docker("run", "--rm", "--network", "none", tag)
     assert (ran.returncode, ran.stdout) == (0, "hi\n")
     untagged = berth(dockerd, "commit", box)
     assert untagged.returncode == 0 and untagged.stdout.startswith("sha256:")

@@ -142,10 +142,13 @@ def test_network_create_ipam_errors(dockerd, uid, args):
 def test_network_connect_disconnect(dockerd, uid, made):
     subnet = _subnet()
     prefix = subnet.rsplit(".", 1)[0]
-    made["network"].append(f"{uid}-n")
+    made["network"] += [f"{uid}-n", f"{uid}-first"]
     made["container"].append(f"{uid}-c")
     assert berth(dockerd, "network", "create", "--subnet", subnet, f"{uid}-n").returncode == 0
-    assert dockerd.docker("run", "-d", "--name", f"{uid}-c", "busybox", "sleep", "300").returncode == 0
+    # the container starts on a network of its own, not on the daemon's default bridge
+    assert dockerd.docker("network", "create", f"{uid}-first").returncode == 0
+    assert dockerd.docker("run", "-d", "--network", f"{uid}-first", "--name", f"{uid}-c", "busybox", "sleep",
+                          "300").returncode == 0
     connected = berth(dockerd, "network", "connect", "--alias", "web", "--alias", "www", "--ip", f"{prefix}.77",
                       "--link", f"{uid}-c:self", f"{uid}-n", f"{uid}-c")
     assert (connected.returncode, connected.stdout, connected.stderr) == (0, "", "")

@@ -10,6 +10,8 @@ unit-tested without a daemon.
 from __future__ import annotations
 
 import os
+import posixpath
+import stat
 import sys
 from typing import Any
 
@@ -413,7 +415,6 @@ def asserts_directory(path: str) -> bool:
 def split_dir_entry(path: str) -> tuple[str, str]:
     """(parent, entry) of a path after Go's ``filepath.Clean``, keeping a trailing ``/.``:
     ``/a/b/`` -> (``/a``, ``b``); ``/a/b/.`` -> (``/a/b``, ``.``); ``/`` -> (``/``, ``/``)."""
-    import posixpath
     cleaned = posixpath.normpath(path) if path else "."
     if cleaned.startswith("//"):
         cleaned = "/" + cleaned.lstrip("/")
@@ -477,12 +478,23 @@ GO_MODE_IRREGULAR = 1 << 19
 
 
 def container_stat(client: Any, container: str, path: str) -> dict[str, Any]:
-    """HEAD /containers/{id}/archive: the decoded ``X-Docker-Container-Path-Stat`` header
-    (``name``, ``size``, ``mode`` as Go's ``os.FileMode`` bits, ``mtime``, ``linkTarget``)."""
+    """HEAD /containers/{id}/archive: the path's stat (see :func:`path_stat`). Raises APIError."""
+    response = client.request("HEAD", f"/containers/{path_quote(container)}/archive", {"path": path})
+    return path_stat(response.headers)
+
+
+def path_stat(headers: dict[str, str]) -> dict[str, Any]:
+    """The decoded ``X-Docker-Container-Path-Stat`` header (base64 JSON: ``name``, ``size``, ``mode``
+    as Go's ``os.FileMode`` bits, ``mtime``, ``linkTarget``); ``{}`` when absent."""
     import base64
     import json
-    response = client.request("HEAD", f"/containers/{path_quote(container)}/archive", {"path": path})
-    return json.loads(base64.b64decode(response.headers.get("x-docker-container-path-stat", "") or "e30="))
+    return json.loads(base64.b64decode(headers.get("x-docker-container-path-stat", "") or "e30="))
+
+
+def _link_target(st: dict[str, Any], path: str) -> str:
+    """Where a symlink reported by :func:`path_stat` at ``path`` points, as an absolute path."""
+    target = st.get("linkTarget", "")
+    return target if target.startswith("/") else posixpath.join(posixpath.dirname(path), target)
 
 
 def cp(ctx: Any, argv: list[str], prog: str) -> int:
@@ -538,24 +550,17 @@ def _copy_from_container(client: Any, container: str, src_path: str, dst_path: s
         except APIError:
             st = {}
         if st.get("mode", 0) & GO_MODE_SYMLINK:
-            import posixpath
-            target = st.get("linkTarget", "")
-            target = target if target.startswith("/") else posixpath.join(posixpath.dirname(src_path), target)
-            src_path, rename = rebase_name(src_path, target)
+            src_path, rename = rebase_name(src_path, _link_target(st, src_path))
     if dst_path != "-":
         _check_output_path(dst_path)
     response = client.request("GET", f"/containers/{path_quote(container)}/archive", {"path": src_path},
                               stream=True)
     if dst_path == "-":
-        total = 0
         for chunk in response.iter_chunks():
             sys.stdout.buffer.write(chunk)
-            total += len(chunk)
         sys.stdout.buffer.flush()
         return -1
-    import base64
-    import json
-    st = json.loads(base64.b64decode(response.headers.get("x-docker-container-path-stat", "") or "e30="))
+    st = path_stat(response.headers)
     src = CopyInfo(src_path, True, bool(st.get("mode", 0) & GO_MODE_DIR), rename)
     dst = local_destination(_absolute_keep_trailer(dst_path))
     target_dir, old, new = plan_copy(src, dst)
@@ -576,9 +581,8 @@ def _absolute_keep_trailer(path: str) -> str:
 
 
 def _check_output_path(path: str) -> None:
-    """docker's ``ValidateOutputPath``: the parent directory must exist; an existing path must be a
-    directory or a regular file."""
-    import stat as stat_module
+    """docker's ``ValidateOutputPath``: the parent directory must exist; an existing path must not be
+    a device."""
     absolute = _absolute_keep_trailer(path)
     parent = os.path.dirname(os.path.normpath(absolute))
     if not os.path.exists(parent):
@@ -589,7 +593,7 @@ def _check_output_path(path: str) -> None:
         return
     except OSError as exc:
         raise CopyError(str(exc)) from None
-    if stat_module.S_ISCHR(mode) or stat_module.S_ISBLK(mode):
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         raise CopyError(f'invalid output path: "{absolute}" must be a directory or a regular file: got a device')
 
 
@@ -603,9 +607,8 @@ def local_destination(path: str) -> CopyInfo:
             return CopyInfo(current)
         except NotADirectoryError:
             raise CopyError("not a directory") from None
-        import stat as stat_module
-        if not stat_module.S_ISLNK(st.st_mode):
-            return CopyInfo(current, True, stat_module.S_ISDIR(st.st_mode))
+        if not stat.S_ISLNK(st.st_mode):
+            return CopyInfo(current, True, stat.S_ISDIR(st.st_mode))
         target = os.readlink(current.rstrip("/"))
         current = rebase_name(current, os.path.join(os.path.dirname(current.rstrip("/")), target))[0]
     raise CopyError(f"too many symlinks in {path}")
@@ -641,10 +644,7 @@ def _container_destination(client: Any, container: str, path: str) -> CopyInfo:
     try:
         st = container_stat(client, container, path)
         if st.get("mode", 0) & GO_MODE_SYMLINK:
-            import posixpath
-            target = st.get("linkTarget", "")
-            target = target if target.startswith("/") else posixpath.join(posixpath.dirname(path), target)
-            path = rebase_name(path, target)[0]
+            path = rebase_name(path, _link_target(st, path))[0]
             st = container_stat(client, container, path)
     except APIError:
         return CopyInfo(path)
@@ -658,7 +658,6 @@ def _container_destination(client: Any, container: str, path: str) -> CopyInfo:
 def local_source(path: str, follow: bool) -> CopyInfo:
     """The local source: with ``follow`` every symlink is resolved (the archive root keeps the name
     given); otherwise only the parent directory's, so that a symlink is copied as a link."""
-    import stat as stat_module
     absolute = _absolute_keep_trailer(path)
     if follow:
         resolved, rename = rebase_name(absolute, os.path.realpath(absolute))
@@ -672,7 +671,7 @@ def local_source(path: str, follow: bool) -> CopyInfo:
         raise CopyError("not a directory") from None
     except OSError as exc:
         raise CopyError(f"lstat {resolved}: {(exc.strerror or str(exc)).lower()}") from None
-    return CopyInfo(resolved, True, stat_module.S_ISDIR(st.st_mode), rename)
+    return CopyInfo(resolved, True, stat.S_ISDIR(st.st_mode), rename)
 
 
 def source_entries(src: CopyInfo, rename: Any) -> list[Any]:
@@ -730,7 +729,7 @@ def extract_archive(stream: Any, dest: str, rename: Any) -> None:
 
 
 def _inside(name: str, original: str) -> str:
-    import posixpath
+    """An entry name made relative and clean; one climbing out with ``..`` is refused."""
     cleaned = posixpath.normpath("/" + name).lstrip("/") or "."
     if name.startswith("..") and (name == ".." or name.startswith("../")):
         raise CopyError(f'invalid archive entry "{original}": outside of the destination')
@@ -738,12 +737,13 @@ def _inside(name: str, original: str) -> str:
 
 
 def _clear_target(target: str, member: Any) -> None:
-    import stat as stat_module
+    """Make room for ``member`` at ``target``: replace a non-directory, keep a directory for a
+    directory, refuse to change one kind into the other (docker's noOverwriteDirNonDir)."""
     try:
         st = os.lstat(target)
     except FileNotFoundError:
         return
-    if stat_module.S_ISDIR(st.st_mode):
+    if stat.S_ISDIR(st.st_mode):
         if member.isdir():
             return
         raise CopyError(f'cannot overwrite directory "{target}" with non-directory "{member.name}"')
