@@ -233,3 +233,13 @@ def test_build_params_flags(monkeypatch):
         "ulimits": '[{"Name":"nofile","Hard":200,"Soft":100}]',
         "buildargs": '{"FROM_ENV":"e","UNSET_ARG":null,"X":"1"}', "labels": '{"a":"b","l":"v"}',
         "cachefrom": '["busybox"]', "version": "1"}
+
+
+@pytest.mark.parametrize("tag", ["BAD", "a:b:c", "ok:tag@sha256:abc"])
+def test_bad_tags_are_flag_errors(capsys, tag):
+    from berth.cli.commands.build import _check_tags
+    from berth.cli.flags import FlagSet
+    with pytest.raises(SystemExit) as exit_info:
+        _check_tags(FlagSet("berth build", ""), ["good:1", tag])
+    assert exit_info.value.code == 125
+    assert capsys.readouterr().err.startswith(f'invalid argument "{tag}" for "-t, --tag" flag: invalid reference format')

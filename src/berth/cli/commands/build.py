@@ -409,6 +409,7 @@ def build(ctx: Any, argv: list[str], prog: str) -> int:
     error code (1 when it has none)."""
     fs = _build_flags(prog)
     args, (spec,) = fs.parse_or_exit(argv)
+    _check_tags(fs, args.tag)
     if args.iidfile and os.path.exists(args.iidfile):
         os.unlink(args.iidfile)
     try:
@@ -438,6 +439,17 @@ def build(ctx: Any, argv: list[str], prog: str) -> int:
             return 1
         _write_atomic(args.iidfile, image_id.encode())
     return 0
+
+
+def _check_tags(fs: FlagSet, tags: list[str]) -> None:
+    """Refuse a ``-t`` value that is not an image reference, as a flag error (docker's ``ValidateTag``)."""
+    from berth.errors import InvalidParameter
+    from berth.images import reference
+    for tag in tags:
+        try:
+            reference.parse_normalized_named(tag)
+        except InvalidParameter as exc:
+            fs.fail(f'invalid argument "{tag}" for "-t, --tag" flag: {exc}')
 
 
 def _send(client: Any, params: dict[str, Any], context: BuildContext, quiet: bool) -> tuple[Any, str]:
