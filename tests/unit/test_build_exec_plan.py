@@ -24,6 +24,11 @@ COPY --from=0 /deps /deps2
 """
 
 
+def test_from_an_earlier_stage_by_index():
+    plan = make_plan(parse("FROM busybox\nRUN true\nFROM 0\n"), {})
+    assert plan.stages[1].base_stage == 0 and plan.build == [0, 1]
+
+
 def test_only_needed_stages_are_built():
     plan = make_plan(parse(MULTI), {})
     assert [p.stage.name for p in plan.stages] == ["deps", "unused", "tools", "final"]

@@ -3,6 +3,8 @@
 A Dockerfile is cut into stages (``split_stages``); ``--target`` picks the last stage to keep
 (Dockerfile reference, "FROM" and "docker build --target"), and only the stages that stage
 needs are built: the stage a ``FROM <name>`` builds on and the stages ``COPY --from`` reads.
+Both name an earlier stage by its ``AS`` name or by its index (dockerd 20.10 took a number in
+FROM for an image name, which could never be pulled).
 ``FROM`` and ``--from`` values are expanded with the meta ARGs (declared before the first
 ``FROM``), as the reference's "Understand how ARG and FROM interact" describes. Step numbers
 count every instruction up to the target, meta ARGs and ``--label`` steps included, as the
@@ -53,7 +55,7 @@ class BuildPlan:
 
 def stage_index(stages: list[Stage], name: str, before: int, by_number: bool = True) -> int | None:
     """The stage ``name`` refers to among ``stages[:before]``: by (case-insensitive) name, or,
-    with ``by_number`` (``COPY --from``), by index; None when it names none (then it is an image)."""
+    with ``by_number``, by index; None when it names none (then it is an image)."""
     lowered = name.lower()
     for stage in stages[:before]:
         if stage.name is not None and stage.name == lowered:
@@ -109,7 +111,7 @@ def make_plan(dockerfile: Dockerfile, build_args: Mapping[str, str | None], targ
     step = len(meta) + 1
     for stage in stages:
         base = _expand(stage.base, values, dockerfile.escape, stage.from_instruction.line)
-        base_stage = stage_index(stages, base, stage.index, by_number=False)
+        base_stage = stage_index(stages, base, stage.index)
         needs = _copy_sources(stage, stages, values, dockerfile.escape)
         if base_stage is not None:
             needs.add(base_stage)
