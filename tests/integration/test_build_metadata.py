@@ -133,14 +133,16 @@ def test_side_by_side_with_dockerd(bdaemon, dockerd):
     files = {"Dockerfile": dockerfile, **FILES}
     tag = f"sbs-{uuid.uuid4().hex[:8]}:1"
     ours = post_build(bdaemon.host, context_tar(files), {"t": tag, "buildargs": {"B": "2"}})
-    theirs = post_build(dockerd.host, context_tar(files), {"t": tag, "buildargs": {"B": "2"}})
-    assert ours.error is None and theirs.error is None, (ours.output, theirs.output)
-    count = len(METADATA) + 1
-    assert created_by(bdaemon, tag)[-count:] == created_by(dockerd, tag)[-count:]
-    mine, real = inspect(bdaemon, tag), inspect(dockerd, tag)
-    for key in ("Env", "Cmd", "Entrypoint", "Labels", "ExposedPorts", "Volumes", "User", "WorkingDir", "Shell",
-                "Healthcheck", "OnBuild", "StopSignal"):
-        assert mine["Config"].get(key) == real["Config"].get(key), key
-    assert mine["Author"] == real["Author"] and mine["Size"] == real["Size"]
-    dockerd.docker("rmi", tag)
+    try:
+        theirs = post_build(dockerd.host, context_tar(files), {"t": tag, "buildargs": {"B": "2"}})
+        assert ours.error is None and theirs.error is None, (ours.output, theirs.output)
+        count = len(METADATA) + 1
+        assert created_by(bdaemon, tag)[-count:] == created_by(dockerd, tag)[-count:]
+        mine, real = inspect(bdaemon, tag), inspect(dockerd, tag)
+        for key in ("Env", "Cmd", "Entrypoint", "Labels", "ExposedPorts", "Volumes", "User", "WorkingDir", "Shell",
+                    "Healthcheck", "OnBuild", "StopSignal"):
+            assert mine["Config"].get(key) == real["Config"].get(key), key
+        assert mine["Author"] == real["Author"] and mine["Size"] == real["Size"]
+    finally:
+        dockerd.docker("rmi", tag)
 
