@@ -3,8 +3,9 @@
 Outputs are compared with the docker CLI on PATH (docker 28, API 1.41 with this daemon) where docker 20.10
 and 28 print the same; messages that changed after 20.10 (berth follows 20.10, the API baseline) are
 compared with Debian's docker 20.10 CLI at /usr/bin/docker when it is there. Every container is named
-after the test run and labelled ``berth-compat-run=<run>``; all of them are removed afterwards. Published
-ports are bound to 127.0.0.1 only, and the one pull goes to a closed port on localhost.
+after the test run, labelled ``berth-compat-run=<run>`` and attached to a network the run creates; all
+of them are removed afterwards. Published ports are bound to 127.0.0.1 only, and the one pull goes to a
+closed port on localhost.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 BERTH = [sys.executable, "-m", "berth.cli.main"]
 RUN = uuid.uuid4().hex[:8]
 LABEL = f"berth-compat-run={RUN}"
+NET = f"bc{RUN}-net"  # a network of our own: the tests do not depend on the daemon's default bridge
 DOCKER20 = "/usr/bin/docker"
 
 pytestmark = pytest.mark.compat
@@ -56,8 +58,19 @@ def same(ours: subprocess.CompletedProcess, theirs: subprocess.CompletedProcess)
         theirs.returncode, theirs.stdout, their_err.replace("docker", "berth"))
 
 
+@pytest.fixture(scope="session")
+def network(dockerd):
+    created = dockerd.docker("network", "create", "--label", LABEL, NET)
+    assert created.returncode == 0, created.stderr
+    yield NET
+    ids = dockerd.docker("ps", "-aq", "--filter", f"label={LABEL}").stdout.split()
+    if ids:
+        dockerd.docker("rm", "-f", *ids)
+    dockerd.docker("network", "rm", NET)
+
+
 @pytest.fixture
-def name(dockerd):
+def name(dockerd, network):
     """A unique container-name factory; every container labelled with this run is removed afterwards."""
     count = iter(range(1000))
     yield lambda: f"bc{RUN}-{next(count)}"
@@ -67,7 +80,7 @@ def name(dockerd):
 
 
 def run_d(dockerd, cname: str, *args: str) -> str:
-    result = dockerd.docker("run", "-d", "-l", LABEL, "--name", cname, *args)
+    result = dockerd.docker("run", "-d", "-l", LABEL, "--network", NET, "--name", cname, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -89,7 +102,7 @@ def wait_for(predicate, timeout: float = 20) -> None:
 
 def test_run_rm_echo(dockerd, name):
     cname = name()
-    result = berth(dockerd, "run", "--rm", "-l", LABEL, "--name", cname, "busybox", "echo", "hello", "world")
+    result = berth(dockerd, "run", "--rm", "-l", LABEL, "--network", NET, "--name", cname, "busybox", "echo", "hello", "world")
     assert (result.returncode, result.stdout, result.stderr) == (0, "hello world\n", "")
     assert dockerd.docker("ps", "-aq", "--filter", f"name={cname}").stdout == ""
 
@@ -105,22 +118,38 @@ def test_run_rm_echo(dockerd, name):
     (["--stop-signal", "NOPE", "busybox"], 125),
 ])
 def test_run_exit_statuses_match_docker(dockerd, name, args, status):
-    ours = berth(dockerd, "run", "--rm", "-l", LABEL, *args)
-    theirs = dockerd.docker("run", "--rm", "-l", LABEL, *args)
+    ours = berth(dockerd, "run", "--rm", "-l", LABEL, "--network", NET, *args)
+    theirs = dockerd.docker("run", "--rm", "-l", LABEL, "--network", NET, *args)
     assert ours.returncode == theirs.returncode == status
     assert ours.stdout == theirs.stdout
     if status in (126, 127):
         assert ours.stderr.startswith("berth: Error response from daemon: ") and ours.stderr.endswith(".\n")
     if status != 3:
-        same(ours, docker20(dockerd, "run", "--rm", "-l", LABEL, *args))
+        same(ours, docker20(dockerd, "run", "--rm", "-l", LABEL, "--network", NET, *args))
     else:
         assert ours.stderr == theirs.stderr == "err\n"
+
+
+def test_run_detached_prints_the_id_before_a_failing_start(dockerd, name):
+    args = ["run", "-d", "--rm", "-l", LABEL, "--network", NET, "busybox", "nonexistent-command"]
+    ours, theirs = berth(dockerd, *args), docker20(dockerd, *args)
+    assert ours.returncode == theirs.returncode == 127
+    assert re.fullmatch(r"[0-9a-f]{64}\n", ours.stdout) and re.fullmatch(r"[0-9a-f]{64}\n", theirs.stdout)
+    same(ours, subprocess.CompletedProcess(args, 127, ours.stdout, theirs.stderr))
+
+
+def test_run_refuses_bad_detach_keys_before_creating(dockerd, name):
+    cname = name()
+    result = berth(dockerd, "run", "-l", LABEL, "--network", NET, "--name", cname, "--detach-keys", "foo", "busybox", "true")
+    assert (result.returncode, result.stderr) == (125, "berth: Invalid detach keys (foo) provided.\n"
+                                                       "See 'berth run --help'.\n")
+    assert dockerd.docker("inspect", cname).returncode == 1
 
 
 def test_run_killed_exits_137(dockerd, name):
     cname = name()
     env = {**os.environ, "BERTH_HOST": dockerd.host}
-    proc = subprocess.Popen([*BERTH, "run", "-l", LABEL, "--name", cname, "busybox", "sleep", "300"], env=env,
+    proc = subprocess.Popen([*BERTH, "run", "-l", LABEL, "--network", NET, "--name", cname, "busybox", "sleep", "300"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: state(dockerd, cname) == "running")
@@ -136,7 +165,7 @@ def test_run_forwards_signals(dockerd, name):
     cname = name()
     env = {**os.environ, "BERTH_HOST": dockerd.host}
     script = 'trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.1; done'
-    proc = subprocess.Popen([*BERTH, "run", "--rm", "-l", LABEL, "--name", cname, "busybox", "sh", "-c", script],
+    proc = subprocess.Popen([*BERTH, "run", "--rm", "-l", LABEL, "--network", NET, "--name", cname, "busybox", "sh", "-c", script],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout.readline() == b"ready\n"
@@ -150,32 +179,32 @@ def test_run_forwards_signals(dockerd, name):
 
 
 def test_run_interactive_pipes_stdin(dockerd, name):
-    result = berth(dockerd, "run", "-i", "--rm", "-l", LABEL, "busybox", "sh", "-c", "cat; echo done >&2; exit 4",
+    result = berth(dockerd, "run", "-i", "--rm", "-l", LABEL, "--network", NET, "busybox", "sh", "-c", "cat; echo done >&2; exit 4",
                    input="line 1\nline 2\n")
     assert (result.returncode, result.stdout, result.stderr) == (4, "line 1\nline 2\n", "done\n")
 
 
 def test_run_without_a_terminal_refuses_tty_stdin(dockerd, name):
-    same(berth(dockerd, "run", "--rm", "-it", "-l", LABEL, "busybox", "true", input=""),
-         dockerd.docker("run", "--rm", "-it", "-l", LABEL, "busybox", "true", input=""))
+    same(berth(dockerd, "run", "--rm", "-it", "-l", LABEL, "--network", NET, "busybox", "true", input=""),
+         dockerd.docker("run", "--rm", "-it", "-l", LABEL, "--network", NET, "busybox", "true", input=""))
 
 
 def test_run_missing_image_is_pulled_and_the_error_shown(dockerd, name):
     image = f"localhost:1/berth-{RUN}/missing:v1"  # a closed local port: nothing leaves the machine
-    result = berth(dockerd, "run", "--rm", "-l", LABEL, image)
+    result = berth(dockerd, "run", "--rm", "-l", LABEL, "--network", NET, image)
     assert result.returncode == 125
     lines = result.stderr.splitlines()
     assert lines[0] == f"Unable to find image '{image}' locally"
     assert lines[1].startswith("berth: Error response from daemon: ") and "localhost:1" in lines[1]
     assert lines[2:] == ["See 'berth run --help'."]
-    created = berth(dockerd, "create", "--pull", "never", "-l", LABEL, image)
+    created = berth(dockerd, "create", "--pull", "never", "-l", LABEL, "--network", NET, image)
     assert (created.returncode, created.stderr) == (1, f"Error response from daemon: No such image: {image}\n")
 
 
 def test_run_detached_then_logs_stop_rm(dockerd, name):
     cname = name()
     script = "echo out; echo err >&2; trap 'exit 0' TERM; while true; do sleep 0.1; done"
-    result = berth(dockerd, "run", "-d", "-l", LABEL, "--name", cname, "busybox", "sh", "-c", script)
+    result = berth(dockerd, "run", "-d", "-l", LABEL, "--network", NET, "--name", cname, "busybox", "sh", "-c", script)
     assert result.returncode == 0 and re.fullmatch(r"[0-9a-f]{64}\n", result.stdout), result.stderr
     wait_for(lambda: dockerd.docker("logs", cname).stdout == "out\n")
     for args in (["logs", cname], ["logs", "--tail", "1", cname], ["logs", "--since", "1h", cname],
@@ -206,10 +235,10 @@ def test_logs_of_a_tty_container_are_raw(dockerd, name):
 def test_create_start_attach_and_cidfile(dockerd, name, tmp_path):
     cname = name()
     cidfile = tmp_path / "cid"
-    created = berth(dockerd, "create", "-l", LABEL, "--name", cname, "--cidfile", str(cidfile), "busybox",
+    created = berth(dockerd, "create", "-l", LABEL, "--network", NET, "--name", cname, "--cidfile", str(cidfile), "busybox",
                     "sh", "-c", "echo started; exit 5")
     assert created.returncode == 0 and cidfile.read_text() + "\n" == created.stdout
-    again = berth(dockerd, "create", "-l", LABEL, "--cidfile", str(cidfile), "busybox")
+    again = berth(dockerd, "create", "-l", LABEL, "--network", NET, "--cidfile", str(cidfile), "busybox")
     assert (again.returncode, again.stderr) == (1, "container ID file found, make sure the other container isn't "
                                                    f"running or delete {cidfile}\n")
     started = berth(dockerd, "start", "-a", cname)
@@ -218,7 +247,7 @@ def test_create_start_attach_and_cidfile(dockerd, name, tmp_path):
 
 def test_start_interactive_attaches_stdin(dockerd, name):
     cname = name()
-    assert dockerd.docker("create", "-i", "-l", LABEL, "--name", cname, "busybox", "cat").returncode == 0
+    assert dockerd.docker("create", "-i", "-l", LABEL, "--network", NET, "--name", cname, "busybox", "cat").returncode == 0
     result = berth(dockerd, "start", "-ai", cname, input="through stdin\n")
     assert (result.returncode, result.stdout) == (0, "through stdin\n")
 
@@ -265,7 +294,7 @@ def test_port_lists_mappings_like_docker(dockerd, name):
 def test_container_prune_with_a_filter(dockerd, name):
     kept, gone = name(), name()
     run_d(dockerd, kept, "busybox", "sleep", "300")
-    assert dockerd.docker("create", "-l", LABEL, "-l", f"prune-me={RUN}", "--name", gone, "busybox").returncode == 0
+    assert dockerd.docker("create", "-l", LABEL, "--network", NET, "-l", f"prune-me={RUN}", "--name", gone, "busybox").returncode == 0
     gone_id = dockerd.docker("inspect", "-f", "{{.Id}}", gone).stdout.strip()
     result = berth(dockerd, "container", "prune", "-f", "--filter", f"label=prune-me={RUN}")
     assert result.stdout == f"Deleted Containers:\n{gone_id}\n\nTotal reclaimed space: 0B\n"
@@ -282,7 +311,7 @@ def listed(dockerd, name):
     run_d(dockerd, up, "-p", "127.0.0.1:8000-8002:8000-8002", "-p", "127.0.0.1::53/udp", "--expose", "7000-7003",
           "-l", "tier=web", "busybox", "sh", "-c", "echo 'a quoted \"command\"'; sleep 300")
     run_d(dockerd, down, "busybox", "sh", "-c", "exit 2")
-    assert dockerd.docker("create", "-l", LABEL, "--name", fresh, "busybox:latest", "true").returncode == 0
+    assert dockerd.docker("create", "-l", LABEL, "--network", NET, "--name", fresh, "busybox:latest", "true").returncode == 0
     wait_for(lambda: state(dockerd, down) == "exited")
     return up, down, fresh
 
@@ -372,7 +401,7 @@ def pty_env(dockerd) -> dict[str, str]:
 
 def test_run_it_types_a_command_then_detaches(dockerd, name):
     cname = name()
-    session = PtyProcess([*BERTH, "run", "-it", "-l", LABEL, "--name", cname, "busybox", "sh"], pty_env(dockerd))
+    session = PtyProcess([*BERTH, "run", "-it", "-l", LABEL, "--network", NET, "--name", cname, "busybox", "sh"], pty_env(dockerd))
     try:
         session.read_until(b"# ")
         os.write(session.fd, b"echo $((6*7)); stty size\r")
@@ -386,7 +415,7 @@ def test_run_it_types_a_command_then_detaches(dockerd, name):
 
 def test_run_it_with_custom_detach_keys(dockerd, name):
     cname = name()
-    session = PtyProcess([*BERTH, "run", "-it", "-l", LABEL, "--name", cname, "--detach-keys", "z,z",
+    session = PtyProcess([*BERTH, "run", "-it", "-l", LABEL, "--network", NET, "--name", cname, "--detach-keys", "z,z",
                           "busybox", "sh"], pty_env(dockerd))
     try:
         session.read_until(b"# ")
@@ -400,7 +429,7 @@ def test_run_it_with_custom_detach_keys(dockerd, name):
 
 
 def test_run_it_exit_status(dockerd, name):
-    session = PtyProcess([*BERTH, "run", "-it", "--rm", "-l", LABEL, "busybox", "sh"], pty_env(dockerd))
+    session = PtyProcess([*BERTH, "run", "-it", "--rm", "-l", LABEL, "--network", NET, "busybox", "sh"], pty_env(dockerd))
     try:
         session.read_until(b"# ")
         os.write(session.fd, b"exit 9\r")

@@ -43,17 +43,20 @@ def _daemon_error(exc: APIError, name: str = "", wrapped: bool = False) -> str:
 
 
 def _for_each(names: list[str], action: Callable[[str], Any], wrapped: bool = False) -> list[str | None]:
-    """Run ``action`` on every name in parallel (as docker's ``parallelOperation``); the error text of each
-    failure, None for a success, in the order of ``names``."""
+    """Run ``action`` on every name, a few at a time (as docker's ``parallelOperation``); the error text of
+    each failure, None for a success, in the order of ``names``."""
+    from berth.client.api import ConnectionFailed
     results: list[str | None] = [None] * len(names)
+    slots = threading.BoundedSemaphore(16)
 
     def one(index: int, name: str) -> None:
-        try:
-            action(name)
-        except APIError as exc:
-            results[index] = _daemon_error(exc, name, wrapped)
-        except CommandFailed as exc:
-            results[index] = str(exc)
+        with slots:
+            try:
+                action(name)
+            except APIError as exc:
+                results[index] = _daemon_error(exc, name, wrapped)
+            except (CommandFailed, ConnectionFailed) as exc:
+                results[index] = str(exc)
 
     threads = [threading.Thread(target=one, args=(i, n), daemon=True) for i, n in enumerate(names)]
     for thread in threads:
@@ -128,8 +131,8 @@ def _pull(ctx: Any, ref: Any, platform: str, quiet: bool) -> None:
 def _create_container(ctx: Any, request: Any, quiet: bool) -> str:
     """POST /containers/create (pulling a missing image per ``--pull``); returns the new ID.
 
-    Raises APIError or CommandFailed. Honours ``--cidfile`` (refused when the file exists, removed when
-    the create fails, written without a newline on success).
+    Raises APIError or CommandFailed. Honours ``--cidfile`` (refused when the file exists, written
+    without a newline once the container exists).
     """
     import os
     if request.cidfile and os.path.exists(request.cidfile):
@@ -141,18 +144,13 @@ def _create_container(ctx: Any, request: Any, quiet: bool) -> str:
     if request.pull == "always" and ref is not None:
         _pull(ctx, ref, request.platform, quiet)
     try:
-        try:
-            created = ctx.client.post("/containers/create", request.params, request.body)
-        except APIError as exc:
-            if exc.status != 404 or request.pull != "missing" or ref is None:
-                raise
-            _err(f"Unable to find image '{ref.familiar()}' locally")
-            _pull(ctx, ref, request.platform, quiet)
-            created = ctx.client.post("/containers/create", request.params, request.body)
-    except BaseException:
-        if request.cidfile and os.path.exists(request.cidfile):
-            os.unlink(request.cidfile)
-        raise
+        created = ctx.client.post("/containers/create", request.params, request.body)
+    except APIError as exc:
+        if exc.status != 404 or request.pull != "missing" or ref is None:
+            raise
+        _err(f"Unable to find image '{ref.familiar()}' locally")
+        _pull(ctx, ref, request.platform, quiet)
+        created = ctx.client.post("/containers/create", request.params, request.body)
     for warning in created.get("Warnings") or []:
         _err(f"WARNING: {warning}")
     if request.cidfile:
@@ -161,13 +159,22 @@ def _create_container(ctx: Any, request: Any, quiet: bool) -> str:
 
 
 def _write_cidfile(path: str, cid: str) -> None:
+    """Write the ID (no newline) to a new file: a temp file linked into place, so a reader never sees
+    half an ID and a file that appeared meanwhile is not overwritten."""
     import os
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(cid)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(cid)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        raise CommandFailed(f"container ID file found, make sure the other container isn't running or delete "
+                            f"{path}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def create(ctx: Any, argv: list[str], prog: str) -> int:
@@ -206,6 +213,13 @@ def run(ctx: Any, argv: list[str], prog: str) -> int:
     fs = _create_flagset(prog, run=True)
     args, positional = fs.parse_or_exit(argv)
     request = _request_or_exit(fs, args, positional)
+    if args.detach_keys:
+        from berth.cli.streams import parse_detach_keys
+        from berth.errors import InvalidParameter
+        try:
+            parse_detach_keys(args.detach_keys)
+        except InvalidParameter:  # checked before creating, so no container is left behind
+            fs.fail(f"berth: Invalid detach keys ({args.detach_keys}) provided.")
     body = request.body
     if args.detach:
         if args.attach:
@@ -221,12 +235,13 @@ def run(ctx: Any, argv: list[str], prog: str) -> int:
         return _run_failed(prog, _daemon_error(exc), True)
     except CommandFailed as exc:
         return _run_failed(prog, str(exc), True)
+    if not body["AttachStdout"] and not body["AttachStderr"]:
+        print(cid, flush=True)  # before the start, as docker does (-d, or -a stdin alone)
     if args.detach:
         try:
             ctx.client.request("POST", f"/containers/{cid}/start")
         except APIError as exc:
             return _run_failed(prog, _daemon_error(exc), False)
-        print(cid)
         return 0
     session = AttachedSession(ctx.client, cid, tty=body["Tty"], stdin=body["AttachStdin"],
                               stdout=body["AttachStdout"], stderr=body["AttachStderr"],
@@ -284,8 +299,10 @@ class AttachedSession:
             except APIError:
                 if sock is not None:
                     sock.close()
-                if self.auto_remove:
-                    waiter.read()
+                if self.auto_remove:  # docker waits for the daemon to remove it; bounded here
+                    reader = threading.Thread(target=waiter.read, daemon=True)
+                    reader.start()
+                    reader.join(10)
                 waiter.close()
                 raise
             stop_resize = (streams.resize_loop(self.client, f"/containers/{self.cid}/resize")
