@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import uuid
+from ipaddress import IPv4Network
 from typing import Any
 from urllib.parse import quote
 
@@ -188,17 +189,28 @@ def test_prune_and_connect_errors(netd, busybox_tar):
 
 
 def test_networks_survive_a_daemon_restart(netd):
-    d, name = netd.daemon, uid()
-    assert netd.create({"Name": name})[0] == 201
+    d, kept, moved = netd.daemon, uid(), uid()
+    assert netd.create({"Name": kept, "IPAM": {"Config": [{"Subnet": "10.233.5.0/24"}]}})[0] == 201
+    assert netd.create({"Name": moved})[0] == 201
     before = {n["Name"]: n for n in call(d, "GET", "/networks")[1]}
-    user_bridge = f"br-{before[name]['Id'][:12]}"
+    user_bridges = [f"br-{before[name]['Id'][:12]}" for name in (kept, moved)]
     d.stop()
-    assert user_bridge not in bridge.link_names()  # idle bridges go with the daemon
+    assert not set(user_bridges) & set(bridge.link_names())  # idle bridges go with the daemon
     assert not Firewall(prefix=firewall_prefix(f"bt{d.tag[:6]}")).chains_present()
-    d.start()
-    after = {n["Name"]: n for n in call(d, "GET", "/networks")[1]}
-    assert after == before
-    assert user_bridge in bridge.link_names() and f"bt{d.tag[:6]}" in bridge.link_names()
+    taken = before[moved]["IPAM"]["Config"][0]
+    squatter = f"bt{d.tag[:6]}x"  # another engine takes that subnet while berthd is down
+    bridge.ensure_bridge(squatter, f"{taken['Gateway']}/{taken['Subnet'].split('/')[1]}")
+    try:
+        d.start()
+        after = {n["Name"]: n for n in call(d, "GET", "/networks")[1]}
+        assert {name: after[name] for name in ("bridge", "host", "none", kept)} == {
+            name: before[name] for name in ("bridge", "host", "none", kept)}
+        config = after[moved]["IPAM"]["Config"][0]
+        assert after[moved]["Id"] == before[moved]["Id"] and config["Subnet"] != taken["Subnet"]
+        assert not IPv4Network(config["Subnet"]).overlaps(IPv4Network(taken["Subnet"]))
+        assert set(user_bridges + [f"bt{d.tag[:6]}"]) <= set(bridge.link_names())
+    finally:
+        bridge.delete_bridge(squatter)
 
 
 def test_docker_py_networks(netd):

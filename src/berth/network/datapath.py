@@ -23,7 +23,8 @@ from berth.errors import BerthError, SystemError_
 from berth.network import bridge
 from berth.network.dns import DNSServer
 from berth.network.firewall import Firewall
-from berth.network.ipam import NetworkIPAM
+from berth.network.ipam import NetworkIPAM, choose_subnet, usable_routes
+from berth.network.model import AddressPool
 from berth.network.names import NetworkNames
 from berth.network.netns import run_in_netns
 from berth.network.records import DRIVER_BRIDGE, NetworkRecord
@@ -56,6 +57,37 @@ def make_bridge(net: NetworkRecord, make_ipam: Callable[[list[IPv4Network]], Net
         bridge.ensure_bridge(net.bridge, f"{ipam.gateway}/{ipam.subnet.prefixlen}", net.mtu)
         pin_bridge_mac(net.bridge)
     return ipam
+
+
+def revive_bridge(net: NetworkRecord, in_use: list[IPv4Network], pools: tuple[AddressPool, ...],
+                  movable: bool) -> bool:
+    """Blocking: re-create ``net``'s missing bridge at daemon start, under the host lock.
+
+    Idle bridges go away with the daemon (``NetworkService.shutdown``), so meanwhile another engine
+    may have taken the subnet. Then, when ``movable`` (berth chose the subnet and no container
+    uses the network), a new subnet is chosen from ``pools`` avoiding the host routes and
+    ``in_use`` (other berth networks); otherwise the conflict is logged and the bridge made as
+    recorded. Returns True when ``net.ipam``/``net.ipam_config`` changed (the caller saves).
+    """
+    if net.ipam is None:
+        return False
+    with host_lock():
+        if bridge.bridge_exists(net.bridge):
+            return False
+        routes = bridge.host_routes()
+        changed = False
+        if any(net.ipam.subnet.overlaps(route) for route in usable_routes(routes)):
+            if movable:
+                net.ipam = NetworkIPAM.create(choose_subnet(routes, in_use, pools), network_name=net.name,
+                                              network_id=net.id)
+                net.ipam_config = [{"Subnet": str(net.ipam.subnet)}] if net.predefined else \
+                    [{"Subnet": str(net.ipam.subnet), "Gateway": str(net.ipam.gateway)}]
+                changed = True
+            else:
+                log.error("network %s: subnet %s overlaps a host route now", net.name, net.ipam.subnet)
+        bridge.ensure_bridge(net.bridge, f"{net.ipam.gateway}/{net.ipam.subnet.prefixlen}", net.mtu)
+        pin_bridge_mac(net.bridge)
+    return changed
 
 
 def pin_bridge_mac(name: str) -> None:
@@ -135,6 +167,7 @@ class Datapath:
         await asyncio.to_thread(bridge.delete_bridge, net.bridge)
 
     async def stop_dns(self, network_id: str) -> None:
+        """Stop the DNS server of network ``network_id`` (none running is fine)."""
         server = self._dns.pop(network_id, None)
         if server is not None:
             server.close()
@@ -146,4 +179,5 @@ class Datapath:
             await self.stop_dns(network_id)
 
     def dns_running(self, network_id: str) -> bool:
+        """True while network ``network_id`` has a DNS server listening."""
         return network_id in self._dns

@@ -113,6 +113,9 @@ class ContainerNetworking:
         return configs
 
     def check_endpoint(self, net: NetworkRecord, config: dict[str, Any], container: Container) -> None:
+        """Check one ``EndpointsConfig`` value for ``net`` ("docker run --network-alias/--ip/--mac-address")
+        and normalise it (MAC lower-cased, short ID added to a user network's aliases). Raises
+        InvalidParameter with dockerd's wording."""
         aliases = string_list(config.get("Aliases"))
         if aliases and not net.user_defined:
             raise InvalidParameter(ERR_ALIAS)

@@ -35,6 +35,7 @@ class PortRequest:
 
     @property
     def ephemeral(self) -> bool:
+        """True when any free port will do (``-p 80``, ``-P``)."""
         return self.host_ports == (0, 0)
 
 

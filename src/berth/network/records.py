@@ -45,9 +45,11 @@ class EndpointRecord:
 
     @property
     def ip(self) -> IPv4Address:
+        """The endpoint's address without the prefix."""
         return self.address.ip
 
     def to_json(self) -> dict[str, Any]:
+        """The stored form (a JSON object; the inverse of :meth:`from_json`)."""
         return {
             "EndpointID": self.endpoint_id, "ContainerID": self.container_id, "Name": self.container_name,
             "Address": str(self.address), "MacAddress": self.mac, "HostIfname": self.host_ifname,
@@ -57,6 +59,7 @@ class EndpointRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EndpointRecord:
+        """Rebuild a record saved by :meth:`to_json`; raises KeyError/ValueError on malformed data."""
         return cls(
             endpoint_id=data["EndpointID"], container_id=data["ContainerID"], container_name=data["Name"],
             address=IPv4Interface(data["Address"]), mac=data["MacAddress"], host_ifname=data["HostIfname"],
@@ -96,6 +99,7 @@ class NetworkRecord:
 
     @property
     def predefined(self) -> bool:
+        """``bridge``, ``host`` or ``none``: made by the daemon, never removed."""
         return self.name in PREDEFINED
 
     @property
@@ -104,9 +108,11 @@ class NetworkRecord:
         return self.driver == DRIVER_BRIDGE and not self.predefined
 
     def endpoint_by_ip(self, ip: IPv4Address) -> EndpointRecord | None:
+        """The active endpoint holding ``ip``, or None."""
         return next((ep for ep in self.endpoints.values() if ep.ip == ip), None)
 
     def to_json(self) -> dict[str, Any]:
+        """The stored form: one JSON object with the IPAM state and the endpoints."""
         return {
             "Id": self.id, "Name": self.name, "Driver": self.driver, "Created": self.created,
             "IPAMState": self.ipam.to_json() if self.ipam else None, "Bridge": self.bridge,
@@ -119,6 +125,8 @@ class NetworkRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NetworkRecord:
+        """Rebuild a record saved by :meth:`to_json`; raises KeyError/ValueError/InvalidParameter
+        on malformed data."""
         state = data.get("IPAMState")
         return cls(
             id=data["Id"], name=data["Name"], driver=data["Driver"], created=data["Created"],

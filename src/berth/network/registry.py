@@ -51,6 +51,7 @@ class NetworkRegistry:
         return list(self._networks.values())
 
     def by_name(self, name: str) -> NetworkRecord | None:
+        """The network called exactly ``name``, or None."""
         return next((net for net in self._networks.values() if net.name == name), None)
 
     def get(self, ref: str) -> NetworkRecord | None:

@@ -33,7 +33,7 @@ from berth.errors import (
     SystemError_,
     Unavailable,
 )
-from berth.network.datapath import Datapath, make_bridge
+from berth.network.datapath import Datapath, make_bridge, revive_bridge
 from berth.network.firewall import Firewall, set_ip_forward
 from berth.network.hostsfile import ResolvConf, container_resolv_conf, render_hosts
 from berth.network.ipam import NetworkIPAM, choose_subnet
@@ -125,9 +125,17 @@ class NetworkService:
                 await self._create_default_bridge()
             for net in self.registry.all():
                 try:
-                    await self.datapath.up(net)
+                    await self._bring_up(net)
                 except BerthError as exc:
                     log.error("network %s (%s) is not usable: %s", net.name, net.bridge, exc)
+
+    async def _bring_up(self, net: NetworkRecord) -> None:
+        if net.driver == DRIVER_BRIDGE:
+            movable = not net.user_subnet and not net.endpoints and not (net.predefined and self.config.bridge_ip)
+            others = [subnet for subnet in self._subnets_in_use() if net.ipam is None or subnet != net.ipam.subnet]
+            if await asyncio.to_thread(revive_bridge, net, others, self.pools, movable):
+                self.registry.save(net)
+        await self.datapath.up(net)
 
     async def _create_default_bridge(self) -> None:
         net = NetworkRecord(new_network_id(), "bridge", DRIVER_BRIDGE, rfc3339_nano(), bridge=self.config.bridge_name,
