@@ -197,3 +197,12 @@ def test_chown_and_chmod(tmp_path: Path):
     assert parse_chmod("755") == 0o755
     with pytest.raises(InvalidParameter):
         parse_chmod("u+x")
+
+
+def test_implied_directories_are_reproducible(tmp_path: Path):
+    root = tmp_path / "ctx"
+    root.mkdir()
+    open_context(io.BytesIO(make_tar([("Dockerfile", b"x"), ("a/b/c", b"c"), ("a", "dir")])), root)
+    st_a, st_b = os.stat(root / "a"), os.stat(root / "a/b")
+    assert (st_b.st_mtime_ns, st_b.st_mode & 0o7777) == (0, 0o755)   # implied by a/b/c only
+    assert st_a.st_mtime_ns == 1600000000 * 10**9                     # its own entry wins

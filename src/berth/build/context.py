@@ -80,12 +80,14 @@ def extract_tar(stream: BinaryIO, root: Path, *, sums: dict[str, str] | None = N
 
     With ``sums`` each entry's tarsum is recorded there (first entry of a name wins, as
     docker's lookup does). Owners are kept when ``keep_owner``; modes, mtimes and xattrs are.
+    Directories the tar implies without listing them get mode 0755 and mtime 0, so the same
+    tar always gives the same tree.
 
     Raises:
         InvalidParameter: a corrupt tar or a name outside ``root``.
         SystemError_: the disk failed.
     """
-    times: list[tuple[Path, int]] = []
+    times: dict[Path, int] = {}
     try:
         with tarfile.open(fileobj=cast(BinaryIO, decompress(stream)), mode="r|", encoding=ENCODING,
                           errors=ERRORS) as tar:
@@ -94,6 +96,7 @@ def extract_tar(stream: BinaryIO, root: Path, *, sums: dict[str, str] | None = N
                 digest = tarsum_header(_fields(member), xattrs_from_pax(member.pax_headers))
                 if rel:
                     path = fsutil.secure_join(root, posixpath.dirname(rel)) / posixpath.basename(rel)
+                    _make_parents(root, path.parent, times)
                     _create(tar, member, path, root, digest)
                     _set_metadata(path, member, keep_owner, times)
                 if sums is not None and rel not in sums:
@@ -102,12 +105,25 @@ def extract_tar(stream: BinaryIO, root: Path, *, sums: dict[str, str] | None = N
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
             raise SystemError_(f"unpacking the build context: {exc.strerror}") from None
         raise InvalidParameter(f"Error processing tar file: {exc}") from None
-    for path, ns in reversed(times):
-        os.utime(path, ns=(ns, ns), follow_symlinks=False)
+    for path, ns in times.items():
+        if path.is_dir() and not path.is_symlink():
+            os.utime(path, ns=(ns, ns), follow_symlinks=False)
+
+
+def _make_parents(root: Path, directory: Path, times: dict[Path, int]) -> None:
+    """Create the missing directories down to ``directory`` (inside ``root``), mtime 0 unless
+    their own entry comes later."""
+    missing = []
+    current = directory
+    while current != root and not os.path.lexists(current):
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        os.mkdir(path, 0o755)
+        times.setdefault(path, 0)
 
 
 def _create(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, root: Path, digest: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     if os.path.lexists(path) and not (member.isdir() and path.is_dir() and not path.is_symlink()):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -132,7 +148,7 @@ def _create(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, root: Pat
                 out.write(chunk)
 
 
-def _set_metadata(path: Path, member: tarfile.TarInfo, keep_owner: bool, times: list[tuple[Path, int]]) -> None:
+def _set_metadata(path: Path, member: tarfile.TarInfo, keep_owner: bool, times: dict[Path, int]) -> None:
     if member.islnk():
         return
     if keep_owner:
@@ -146,7 +162,7 @@ def _set_metadata(path: Path, member: tarfile.TarInfo, keep_owner: bool, times: 
             pass
     ns = mtime_ns(member)
     if member.isdir():
-        times.append((path, ns))
+        times[path] = ns
     else:
         os.utime(path, ns=(ns, ns), follow_symlinks=False)
 
