@@ -103,8 +103,9 @@ class ContainerNetworking:
 
     def _named_configs(self, container: Container) -> dict[str, dict[str, Any]]:
         primary = self.registry.find(network_mode(container))
-        configs: dict[str, dict[str, Any]] = {primary.name: {}} | {self.registry.find(key).name: cfg
-                                        for key, cfg in endpoints_config(container).items()}
+        configs: dict[str, dict[str, Any]] = {primary.name: {}}
+        for key, config in endpoints_config(container).items():
+            configs[self.registry.find(key).name] = config
         drivers = {self.registry.find(name).driver for name in configs}
         if len(configs) > 1 and DRIVER_HOST in drivers:
             raise InvalidParameter(ERR_HOST)
