@@ -436,3 +436,18 @@ def test_run_it_exit_status(dockerd, name):
         assert session.wait() == 9
     finally:
         session.close()
+
+
+def test_start_ai_on_a_tty_container(dockerd, name):
+    cname = name()
+    created = dockerd.docker("create", "-it", "-l", LABEL, "--network", NET, "--name", cname, "busybox", "sh")
+    assert created.returncode == 0, created.stderr
+    session = PtyProcess([*BERTH, "start", "-ai", cname], pty_env(dockerd))
+    try:
+        session.read_until(b"# ")
+        os.write(session.fd, b"echo $((5*5))\r")
+        session.read_until(b"25\r\n")
+        os.write(session.fd, b"exit 4\r")
+        assert session.wait() == 4
+    finally:
+        session.close()

@@ -347,6 +347,8 @@ def _wait_status(waiter: Any) -> int:
 
 
 def start(ctx: Any, argv: list[str], prog: str) -> int:
+    """``start``: start each container and print its name; with ``-a``/``-i`` attach to one container and
+    exit with its status (docker CLI reference "docker start")."""
     fs = FlagSet(prog, "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers", 1)
     fs.add("-a, --attach", help="Attach STDOUT/STDERR and forward signals")
     fs.add("--detach-keys", "string", help="Override the key sequence for detaching a container")
@@ -397,24 +399,29 @@ def _simple_post(ctx: Any, argv: list[str], prog: str, action: str, short: str,
 
 
 def stop(ctx: Any, argv: list[str], prog: str) -> int:
+    """``stop [-t SECONDS]``: names of the stopped containers, errors after them ("docker stop")."""
     return _simple_post(ctx, argv, prog, "stop", "Stop one or more running containers",
                         "Seconds to wait for stop before killing it (default 10)")
 
 
 def restart(ctx: Any, argv: list[str], prog: str) -> int:
+    """``restart [-t SECONDS]`` ("docker restart")."""
     return _simple_post(ctx, argv, prog, "restart", "Restart one or more containers",
                         "Seconds to wait for stop before killing the container (default 10)")
 
 
 def pause(ctx: Any, argv: list[str], prog: str) -> int:
+    """``pause`` ("docker pause")."""
     return _simple_post(ctx, argv, prog, "pause", "Pause all processes within one or more containers")
 
 
 def unpause(ctx: Any, argv: list[str], prog: str) -> int:
+    """``unpause`` ("docker unpause")."""
     return _simple_post(ctx, argv, prog, "unpause", "Unpause all processes within one or more containers")
 
 
 def kill(ctx: Any, argv: list[str], prog: str) -> int:
+    """``kill [-s SIGNAL]``: the signal is passed to the daemon as given ("docker kill")."""
     fs = FlagSet(prog, "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers", 1)
     fs.add("-s, --signal", "string", "KILL", help='Signal to send to the container (default "KILL")')
     args, names = fs.parse_or_exit(argv)
@@ -424,6 +431,7 @@ def kill(ctx: Any, argv: list[str], prog: str) -> int:
 
 
 def rm(ctx: Any, argv: list[str], prog: str) -> int:
+    """``rm [-f] [-v] [-l]``: with ``-f`` a missing container is reported but not a failure ("docker rm")."""
     fs = FlagSet(prog, "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers", 1)
     fs.add("-f, --force", help="Force the removal of a running container (uses SIGKILL)")
     fs.add("-l, --link", help="Remove the specified link")
@@ -454,6 +462,7 @@ def rm(ctx: Any, argv: list[str], prog: str) -> int:
 
 
 def wait(ctx: Any, argv: list[str], prog: str) -> int:
+    """``wait``: one exit status per line, errors at the end ("docker wait")."""
     fs = FlagSet(prog, "CONTAINER [CONTAINER...]",
                  "Block until one or more containers stop, then print their exit codes", 1)
     _, names = fs.parse_or_exit(argv)
@@ -471,6 +480,7 @@ def wait(ctx: Any, argv: list[str], prog: str) -> int:
 
 
 def rename(ctx: Any, argv: list[str], prog: str) -> int:
+    """``rename OLD NEW`` ("docker rename")."""
     fs = FlagSet(prog, "CONTAINER NEW_NAME", "Rename a container", 2, 2)
     _, (old, new) = fs.parse_or_exit(argv)
     old, new = old.strip(), new.strip()
@@ -487,6 +497,7 @@ def rename(ctx: Any, argv: list[str], prog: str) -> int:
 
 
 def inspect_container(ctx: Any, argv: list[str], prog: str) -> int:
+    """``container inspect [-f FORMAT] [-s]`` ("docker container inspect")."""
     fs = FlagSet(prog, "[OPTIONS] CONTAINER [CONTAINER...]",
                  "Display detailed information on one or more containers", 1)
     fs.add("-f, --format", "string", help="Format the output using the given Go template")
@@ -497,6 +508,7 @@ def inspect_container(ctx: Any, argv: list[str], prog: str) -> int:
 
 
 def prune(ctx: Any, argv: list[str], prog: str) -> int:
+    """``container prune [-f] [--filter k=v]``: asks first unless ``-f`` ("docker container prune")."""
     fs = FlagSet(prog, "[OPTIONS]", "Remove all stopped containers", 0, 0)
     fs.add("--filter", "list", help="Provide filter values (e.g. 'until=<timestamp>')", metavar="filter")
     fs.add("-f, --force", help="Do not prompt for confirmation")
@@ -515,6 +527,7 @@ def prune(ctx: Any, argv: list[str], prog: str) -> int:
 
 
 def port(ctx: Any, argv: list[str], prog: str) -> int:
+    """``port CONTAINER [PORT[/PROTO]]``: ``80/tcp -> 0.0.0.0:49153`` lines, sorted by port ("docker port")."""
     fs = FlagSet(prog, "CONTAINER [PRIVATE_PORT[/PROTO]]",
                  "List port mappings or a specific mapping for the container", 1, 2)
     _, rest = fs.parse_or_exit(argv)
@@ -595,6 +608,8 @@ def logs_timestamp(value: str, now: float | None = None) -> str:
 
 
 def logs(ctx: Any, argv: list[str], prog: str) -> int:
+    """``logs``: the container is inspected first, its output demultiplexed unless it has a TTY
+    ("docker logs")."""
     fs = FlagSet(prog, "[OPTIONS] CONTAINER", "Fetch the logs of a container", 1, 1)
     fs.add("--details", help="Show extra details provided to logs")
     fs.add("-f, --follow", help="Follow log output")
@@ -804,6 +819,8 @@ def render_rows(fmt: str, rows: list[ContainerRow]) -> str:
 
 
 def ps(ctx: Any, argv: list[str], prog: str) -> int:
+    """``ps``: docker's columns and ``--format`` fields; ``.Size`` in a format asks the daemon for sizes
+    ("docker ps")."""
     fs = FlagSet(prog, "[OPTIONS]", "List containers", 0, 0)
     fs.add("-a, --all", help="Show all containers (default shows just running)")
     fs.add("-f, --filter", "list", help="Filter output based on conditions provided", metavar="filter")
