@@ -314,7 +314,7 @@ def _host_config(args: Namespace, values: dict[str, Any], bindings: dict[str, An
         "Privileged": args.privileged, "PublishAllPorts": args.publish_all, "ReadonlyRootfs": args.read_only,
         "SecurityOpt": secopts,
     }
-    storage = {}
+    storage: dict[str, str] = {}
     for opt in args.storage_opt:
         if "=" not in opt:
             raise OptionError("invalid storage option")
@@ -868,7 +868,8 @@ def security_opts(values: list[str]) -> tuple[list[str] | None, list[str] | None
     if not values:
         return None, None, None
     out: list[str] = []
-    masked = readonly = None
+    masked: list[str] | None = None
+    readonly: list[str] | None = None
     for opt in values:
         key, eq, value = opt.partition("=")
         if not eq and opt != "no-new-privileges":
