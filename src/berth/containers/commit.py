@@ -111,15 +111,15 @@ async def commit(containers: Any, ref: str, body: dict[str, Any] | None, *, repo
         await containers.pause(c.id)
     try:
         image = await _write_image(containers, c, config, comment, author)
-    finally:
+        if target is not None:
+            containers.images.tag(image.id, repo, tag)
+        attrs = {str(k): str(v) for k, v in (c.config.get("Labels") or {}).items()}
+        attrs.update({"comment": comment, "imageID": image.id, "imageRef": target.familiar() if target else "",
+                      "image": c.image, "name": c.name})
+        containers.events.publish("container", "commit", c.id, attrs)
+    finally:  # dockerd's order of events: pause, tag, commit, unpause
         if paused_here and c.state.status == "paused":
             await containers.unpause(c.id)
-    if target is not None:
-        containers.images.tag(image.id, repo, tag)
-    attrs = {str(k): str(v) for k, v in (c.config.get("Labels") or {}).items()}
-    attrs.update({"comment": comment, "imageID": image.id, "imageRef": target.familiar() if target else "",
-                  "image": c.image, "name": c.name})
-    containers.events.publish("container", "commit", c.id, attrs)
     return {"Id": image.id}
 
 
