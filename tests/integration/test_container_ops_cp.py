@@ -17,6 +17,8 @@ import uuid
 
 import pytest
 
+from berth.runtime import cgroups
+
 docker = pytest.importorskip("docker")
 
 DOCKER = "/usr/local/bin/docker"
@@ -148,6 +150,8 @@ def test_cp_from_container_with_the_cli(client, bdaemon, tmp_path):
     tarred = cli(bdaemon, "cp", f"{c.name}:/tmp/d", "-")
     with tarfile.open(fileobj=io.BytesIO(tarred.stdout)) as tar:
         assert tar.getnames() == ["d", "d/f"]
+    # frozen while its files were read, running again afterwards
+    assert not cgroups.is_frozen(f"/berth/{c.id}") and client.containers.get(c.id).status == "running"
 
 
 def test_head_archive_errors(client):

@@ -227,3 +227,22 @@ def test_changes_show_mount_points_not_their_content(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert fsops.container_changes(empty, [lower], []) is None
+
+
+def test_extract_never_writes_through_links_into_read_only_places(tmp_path):
+    root, ro_source = tmp_path / "root", tmp_path / "ro"
+    (root / "tmp").mkdir(parents=True)
+    (root / "mnt").mkdir()
+    ro_source.mkdir()
+    fs = fsops.ContainerFS(root, [fsops.MountEntry("/mnt", ro_source, True)])
+    archive = tmp_path / "in.tar"
+    with tarfile.open(archive, "w") as tar:
+        link = tarfile.TarInfo("l")
+        link.type, link.linkname = tarfile.SYMTYPE, "/mnt"
+        tar.addfile(link)
+        tar.addfile(tarfile.TarInfo("l/x"), io.BytesIO(b""))
+    with pytest.raises(SystemError_, match="open /mnt/x: read-only file system"):
+        fsops.extract_archive(fs, "/tmp", archive, fsops.ExtractOptions())
+    assert list(ro_source.iterdir()) == []
+    with pytest.raises(SystemError_, match="open /tmp/l: read-only file system"):
+        fsops.extract_archive(fs, "/tmp", archive, fsops.ExtractOptions(readonly_rootfs=True))

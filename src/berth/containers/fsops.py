@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any, BinaryIO
 
 from berth.containers.model import Container
 from berth.errors import BerthError, NotFound, SystemError_
+from berth.runtime import cgroups
 from berth.snapshots import fsutil
 from berth.snapshots.changes import changes as layer_changes
 from berth.snapshots.fsutil import MAX_SYMLINKS
@@ -237,11 +239,13 @@ def _add(tar: tarfile.TarFile, name: str, path: Path, st: os.stat_result, links:
 # ----- archive PUT -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExtractOptions:
-    """``noOverwriteDirNonDir``, and ``chown`` = (uid, gid) for every entry (``copyUIDGID`` with
-    a container user), else the tar's owners are kept."""
+    """``noOverwriteDirNonDir``; ``chown`` = (uid, gid) for every entry (``copyUIDGID`` with a
+    container user), else the tar's owners are kept; ``readonly_rootfs`` refuses entries that
+    land on the rootfs (as read-only mounts are refused), whatever links led there."""
 
     no_overwrite_dir_non_dir: bool = False
     chown: tuple[int, int] | None = None
+    readonly_rootfs: bool = False
 
 
 def extraction_dir(fs: ContainerFS, path: str, ref: str, readonly_rootfs: bool) -> str:
@@ -333,7 +337,7 @@ def extract_archive(fs: ContainerFS, dest: str, archive: Path, options: ExtractO
             if not rel:
                 continue
             try:
-                path = _place(fs, dest, rel)
+                path = _place(fs, dest, rel, options.readonly_rootfs)
                 if _write_entry(fs, dest, tar, member, path, options):
                     directories.append((path, member))
             except OSError as exc:
@@ -342,10 +346,14 @@ def extract_archive(fs: ContainerFS, dest: str, archive: Path, options: ExtractO
             os.utime(path, ns=(mtime_ns(member), mtime_ns(member)), follow_symlinks=False)
 
 
-def _place(fs: ContainerFS, dest: str, rel: str) -> Path:
+def _place(fs: ContainerFS, dest: str, rel: str, readonly_rootfs: bool) -> Path:
     """Host path for entry ``rel`` under ``dest``: its parent resolved in the container and
-    created (0755, root) when missing."""
+    created (0755, root) when missing. A parent on a read-only mount is refused (the host side
+    of a read-only bind is writable: the mount is what makes it read-only)."""
     parent = fs.resolve(posixpath.join(dest, posixpath.dirname(rel)))
+    mount = fs.mount_of(parent)
+    if (mount is not None and mount.read_only) or (mount is None and readonly_rootfs):
+        raise _tar_error(f"open {posixpath.join(parent, posixpath.basename(rel))}: read-only file system")
     parent_host = fs.host(parent)
     if not parent_host.exists():
         missing: list[Path] = []
@@ -365,7 +373,7 @@ def _write_entry(fs: ContainerFS, dest: str, tar: tarfile.TarFile, member: tarfi
         if os.path.isdir(path) and not path.is_symlink() and member.isdir():
             pass
         elif os.path.isdir(path) and not path.is_symlink():
-            _remove_tree(path)
+            shutil.rmtree(path)
         else:
             os.unlink(path)
     if member.isdir():
@@ -405,16 +413,6 @@ def _write_entry(fs: ContainerFS, dest: str, tar: tarfile.TarFile, member: tarfi
     return member.isdir()
 
 
-def _remove_tree(path: Path) -> None:
-    for entry in fsutil.sorted_entries(path):
-        child = path / entry.name
-        if entry.is_dir(follow_symlinks=False):
-            _remove_tree(child)
-        else:
-            os.unlink(child)
-    path.rmdir()
-
-
 # ----- changes and export ------------------------------------------------------------------
 def container_changes(upper: Path, lowers: list[Path], mount_destinations: list[str]) -> list[dict[str, Any]] | None:
     """``GET /containers/{id}/changes``: ``[{"Path", "Kind"}]`` (0 changed, 1 added, 2 deleted),
@@ -436,13 +434,19 @@ def export_rootfs(rootfs: Path, out: BinaryIO) -> None:
 
 
 class RootfsLeases:
-    """Keeps a container's rootfs mounted while file operations use it: mounted on the first
-    lease if it was not, unmounted after the last one unless the container runs by then."""
+    """Holds a container's filesystem still while file operations use it.
+
+    The rootfs is mounted on the first lease if it was not (unmounted after the last one unless
+    the container runs by then), and a running container is frozen meanwhile: lookups resolve
+    paths from the host, so a process swapping a directory for a symlink between a lookup and
+    its use could otherwise lead them out of the container (docker's CVE-2018-15664).
+    """
 
     def __init__(self, runner: Any) -> None:
         self.runner = runner
         self._users: dict[str, int] = {}
         self._mounted_by_us: set[str] = set()
+        self._frozen_by_us: set[str] = set()
 
     async def acquire(self, c: Container) -> Path:
         """The mounted rootfs of ``c`` (release it with :meth:`release`)."""
@@ -452,18 +456,33 @@ class RootfsLeases:
             if not os.path.ismount(rootfs):
                 await asyncio.to_thread(self.runner.mount_rootfs, c.id)
                 self._mounted_by_us.add(c.id)
+            if c.state.status == "running" and c.id not in self._frozen_by_us:
+                self._frozen_by_us.add(c.id)
+                await asyncio.to_thread(cgroups.freeze, c.cgroup_path)
         except BaseException:
             await self.release(c)
             raise
         return rootfs
 
     async def release(self, c: Container) -> None:
-        """Drop one lease; unmount when it was the last and the container is not running."""
+        """Drop one lease; the last one thaws the container (unless it was paused meanwhile) and
+        unmounts a rootfs mounted here when the container is not running."""
         self._users[c.id] -= 1
         if self._users[c.id]:
             return
         del self._users[c.id]
+        if c.id in self._frozen_by_us:
+            self._frozen_by_us.discard(c.id)
+            if c.state.status != "paused":
+                await asyncio.to_thread(_thaw, c.cgroup_path)
         if c.id in self._mounted_by_us:
             self._mounted_by_us.discard(c.id)
             if not c.state.running:
                 await asyncio.to_thread(self.runner.unmount_rootfs, c.id)
+
+
+def _thaw(cgroup_path: str) -> None:
+    try:
+        cgroups.thaw(cgroup_path)
+    except (OSError, KeyError):
+        pass  # the container ended meanwhile: its cgroup is gone

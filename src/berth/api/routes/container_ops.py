@@ -238,7 +238,7 @@ def _register_files(router: Router, containers: Any, leases: fsops.RootfsLeases)
             fs = filesystem(c, rootfs)
             ro = bool(c.host_config.get("ReadonlyRootfs"))
             dest = await asyncio.to_thread(fsops.extraction_dir, fs, path, req.params["id"], ro)
-            options = fsops.ExtractOptions(req.flag("noOverwriteDirNonDir"), await _chown(c, rootfs, req))
+            options = fsops.ExtractOptions(req.flag("noOverwriteDirNonDir"), await _chown(c, rootfs, req), ro)
             spool = await _spool(req, containers.runner.bundle(c.id))
             try:
                 await asyncio.to_thread(fsops.extract_archive, fs, dest, spool, options)
