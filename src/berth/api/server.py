@@ -122,6 +122,7 @@ class _Connection:
     async def _handle(self, event: h11.Request) -> bool:
         """Dispatch one request; returns True when the connection was hijacked."""
         req = self._build_request(event)
+        log.debug("%s %s", req.method, event.target.decode("latin-1"))
         if _vt(req.version) < _vt(MIN_API_VERSION):
             await self._respond(req, JSONResponse(
                 {"message": f"client version {req.version} is too old. Minimum supported API version "
@@ -136,6 +137,7 @@ class _Connection:
         try:
             response = await handler(req)
         except BerthError as exc:
+            log.debug("%s %s -> %s %s", req.method, req.path, exc.status, exc.message)
             response = JSONResponse({"message": exc.message}, exc.status)
         except Exception as exc:  # a bug: report it like dockerd's 500s, keep serving
             log.exception("%s %s failed", req.method, req.path)
@@ -186,6 +188,10 @@ class _Connection:
                     await self._send(h11.Data(data=chunk))
         finally:
             closed.cancel()
+            try:
+                await closed
+            except (asyncio.CancelledError, ConnectionError):
+                pass
             aclose = getattr(response.chunks, "aclose", None)
             if aclose:
                 try:

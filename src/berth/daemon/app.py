@@ -37,7 +37,11 @@ class Services:
 
 
 def build_services(config: DaemonConfig, forkserver: Any = None) -> Services:
-    """Open the data root and construct every service (no network or container I/O yet)."""
+    """Open the data root and construct every service (no network or container I/O yet).
+
+    Services with I/O to set up expose ``async start()`` (called once, in this order: networks,
+    volumes, containers) and ``async shutdown()``.
+    """
     from berth.snapshots.overlay import Snapshotter
 
     config.data_root.mkdir(parents=True, exist_ok=True)
@@ -48,7 +52,29 @@ def build_services(config: DaemonConfig, forkserver: Any = None) -> Services:
     events = EventBus()
     image_store = ImageStore(db, content, snapshotter)
     images = ImageService(image_store, events.publish)
-    return Services(config, db, events, images, forkserver=forkserver)
+    services = Services(config, db, events, images, forkserver=forkserver)
+    services.networks = _optional("berth.network.service", "NetworkService", config, db, events)
+    services.volumes = _optional("berth.volumes.service", "VolumeService", config, db, events)
+    containers = _optional("berth.containers.service", "ContainerService", config, db, events, images,
+                           services.networks, services.volumes, forkserver)
+    if containers is not None:
+        services.containers = containers
+        images.usage = containers.image_usage
+    services.builder = _optional("berth.build.service", "BuildService", config, events, images, containers)
+    return services
+
+
+def _optional(module: str, cls: str, *args: Any) -> Any:
+    """Construct ``module.cls(*args)``, or None while that package is not built yet."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return None
+        raise
+    return getattr(mod, cls)(*args)
 
 
 def info(services: Services) -> dict[str, Any]:
@@ -94,4 +120,11 @@ def build_router(services: Services) -> Router:
     router = Router()
     system.register(router, services.events, lambda: info(services))
     image_routes.register(router, services.images)
+    for name in ("networks", "volumes", "containers", "builder"):
+        service = getattr(services, name)
+        if service is None:
+            continue
+        module = {"builder": "build"}.get(name, name)
+        import importlib
+        importlib.import_module(f"berth.api.routes.{module}").register(router, service)
     return router

@@ -59,10 +59,12 @@ async def serve(config: DaemonConfig, forkserver=None) -> None:
     from berth.daemon.app import build_router, build_services
 
     services = build_services(config, forkserver)
-    for component in (services.networks, services.volumes, services.containers):
-        restore = getattr(component, "restore", None)
-        if restore is not None:
-            await restore()
+    for component in (services.networks, services.volumes, services.containers, services.builder):
+        # Services set themselves up in ``boot()`` (the container service, whose ``start`` starts a
+        # container) or ``start()``.
+        boot = getattr(component, "boot", None) or getattr(component, "start", None)
+        if boot is not None:
+            await boot()
     server = APIServer(build_router(services), list(config.hosts))
     await server.start()
     stop = asyncio.Event()
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, config.log_level.upper(), logging.INFO)
                         if config.log_level != "fatal" else logging.CRITICAL,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
     if os.geteuid() != 0:
         print("berthd: must run as root", file=sys.stderr)
         return 1

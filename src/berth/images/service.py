@@ -211,6 +211,35 @@ class ImageService:
             self.publish("image", "tag", image.id, {"name": target.familiar()})
         return image
 
+    # ----- new images from a parent (commit, build) ---------------------------------------
+    def create_image(self, parent: Image | None, config: dict[str, Any], history: dict[str, Any], *,
+                     layer: BinaryIO | None = None, container: str = "",
+                     container_config: dict[str, Any] | None = None, author: str = "",
+                     comment: str = "") -> Image:
+        """A child image of ``parent`` (None for scratch) with ``config`` (container.Config) and,
+        when ``layer`` is given, one more layer read from that uncompressed tar stream.
+
+        ``history`` is the new history entry (``created_by``, ``comment``...); ``created`` and
+        ``empty_layer`` are filled in. The image's local parent is ``parent`` (docker's build cache
+        and ``history`` rely on it). Blocking: run in a worker thread.
+        """
+        diff_ids = list(parent.diff_ids) if parent else []
+        top = parent.top_layer if parent else None
+        if layer is not None:
+            registered = self.store.register_layer(layer, top)
+            diff_ids.append(registered.diff_id)
+        created = rfc3339_nano()
+        entry = {"created": created, **{k: v for k, v in history.items() if v not in (None, "")}}
+        if layer is None:
+            entry["empty_layer"] = True
+        base = parent.config if parent else {}
+        cfg = new_image_config(config=config, diff_ids=diff_ids, created=created,
+                               history=[*(base.get("history") or []), entry], comment=comment, author=author,
+                               container=container, container_config_=container_config,
+                               architecture=base.get("architecture", "amd64"), os_=base.get("os", "linux"))
+        image = self.store.add_image(encode_config(cfg), parent.id if parent else "")
+        return image
+
     # ----- save / load -------------------------------------------------------------------
     def save_items(self, names: list[str]) -> list[SaveItem]:
         """Resolve ``docker save`` arguments: a repository name without tag saves all its tags."""

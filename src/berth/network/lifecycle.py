@@ -105,7 +105,8 @@ class ContainerNetworking:
         primary = self.registry.find(network_mode(container))
         configs: dict[str, dict[str, Any]] = {primary.name: {}}
         for key, config in endpoints_config(container).items():
-            configs[self.registry.find(key).name] = config
+            # newer docker CLIs key the primary endpoint by the mode, "default" included
+            configs[self.registry.find("bridge" if key == "default" else key).name] = config
         drivers = {self.registry.find(name).driver for name in configs}
         if len(configs) > 1 and DRIVER_HOST in drivers:
             raise InvalidParameter(ERR_HOST)

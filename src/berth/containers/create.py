@@ -1,0 +1,192 @@
+"""Turn a ``POST /containers/create`` body into a container record (sans-I/O except the clock).
+
+Merging with the image follows docker's rules (``daemon/commit.go`` ``merge`` as documented by
+"docker run": user settings win; Env merged by key; image Cmd used only when the user gave neither
+Cmd nor Entrypoint; an explicit empty Entrypoint clears the image's). Validation messages are
+dockerd 20.10's (``verifyContainerSettings``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+from berth.containers.model import Container, new_container_id
+from berth.errors import InvalidParameter
+from berth.images.model import container_config
+from berth.timeutil import rfc3339_nano
+
+MIN_MEMORY = 6 * 1024 * 1024
+RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
+
+#: HostConfig as ``docker inspect`` shows it: every field, docker's zero values.
+HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+    "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None,
+    "CgroupnsMode": "", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None,
+    "GroupAdd": None, "IpcMode": "private", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "",
+    "Privileged": False, "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None,
+    "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "berth", "ConsoleSize": [0, 0],
+    "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
+    "BlkioWeightDevice": [], "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None,
+    "BlkioDeviceReadIOps": None, "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0,
+    "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+    "DeviceCgroupRules": None, "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0,
+    "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False,
+    "PidsLimit": None, "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0, "Mounts": None, "Tmpfs": None, "Init": None, "MaskedPaths": None,
+    "ReadonlyPaths": None,
+}
+
+CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
+               "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes",
+               "WorkingDir", "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal",
+               "StopTimeout", "Shell")
+
+
+def normalize_host_config(host_config: dict[str, Any] | None) -> dict[str, Any]:
+    """Fill every HostConfig field docker shows; keep the client's values."""
+    out = copy.deepcopy(HOST_CONFIG_DEFAULTS)
+    for key, value in (host_config or {}).items():
+        out[key] = value
+    if not out.get("NetworkMode"):
+        out["NetworkMode"] = "default"
+    if not out.get("RestartPolicy") or not isinstance(out["RestartPolicy"], dict):
+        out["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
+    if not out["RestartPolicy"].get("Name"):
+        out["RestartPolicy"]["Name"] = "no"
+    if not out.get("LogConfig") or not out["LogConfig"].get("Type"):
+        out["LogConfig"] = {"Type": "json-file", "Config": (out.get("LogConfig") or {}).get("Config") or {}}
+    if not out.get("ShmSize"):
+        out["ShmSize"] = 67108864
+    if out.get("PortBindings") is None:
+        out["PortBindings"] = {}
+    return out
+
+
+def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
+    """Docker's merge of the user's Config with the image's (see module docstring)."""
+    conf = copy.deepcopy(user)
+    if not conf.get("User"):
+        conf["User"] = image.get("User", "")
+    exposed = dict(image.get("ExposedPorts") or {})
+    exposed.update(conf.get("ExposedPorts") or {})
+    conf["ExposedPorts"] = exposed or None
+    env = list(conf.get("Env") or [])
+    keys = {e.split("=", 1)[0] for e in env}
+    env += [e for e in image.get("Env") or [] if e.split("=", 1)[0] not in keys]
+    conf["Env"] = env or None
+    labels = dict(image.get("Labels") or {})
+    labels.update(conf.get("Labels") or {})
+    conf["Labels"] = labels
+    if not conf.get("Entrypoint"):
+        if not conf.get("Cmd"):
+            conf["Cmd"] = image.get("Cmd")
+            if image.get("ArgsEscaped"):
+                conf["ArgsEscaped"] = True
+        if conf.get("Entrypoint") is None:
+            conf["Entrypoint"] = image.get("Entrypoint")
+    if image.get("Healthcheck") and not conf.get("Healthcheck"):
+        conf["Healthcheck"] = image["Healthcheck"]
+    if not conf.get("WorkingDir"):
+        conf["WorkingDir"] = image.get("WorkingDir", "")
+    volumes = dict(image.get("Volumes") or {})
+    volumes.update(conf.get("Volumes") or {})
+    conf["Volumes"] = volumes or None
+    if not conf.get("StopSignal") and image.get("StopSignal"):
+        conf["StopSignal"] = image["StopSignal"]
+    if image.get("Shell") and not conf.get("Shell"):
+        conf["Shell"] = image["Shell"]
+    return conf
+
+
+def entrypoint_and_args(config: dict[str, Any]) -> tuple[str, list[str]]:
+    """``Path`` and ``Args`` of the container process. Raises InvalidParameter when there is none."""
+    entrypoint = list(config.get("Entrypoint") or [])
+    cmd = list(config.get("Cmd") or [])
+    argv = entrypoint + cmd if entrypoint else cmd
+    if not argv:
+        raise InvalidParameter("No command specified")
+    return argv[0], argv[1:]
+
+
+def validate_host_config(hc: dict[str, Any], ncpu: int | None = None) -> None:
+    """dockerd's checks of resources and restart policy. Raises InvalidParameter."""
+    memory = int(hc.get("Memory") or 0)
+    swap = int(hc.get("MemorySwap") or 0)
+    if memory and memory < MIN_MEMORY:
+        raise InvalidParameter("Minimum memory limit allowed is 6MB")
+    if swap > 0 and not memory:
+        raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
+    if memory and swap > 0 and swap < memory:
+        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+    reservation = int(hc.get("MemoryReservation") or 0)
+    if memory and reservation and memory < reservation:
+        raise InvalidParameter("Minimum memory limit can not be less than memory reservation limit, see usage")
+    nano = int(hc.get("NanoCpus") or 0)
+    if nano and hc.get("CpuPeriod"):
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano and hc.get("CpuQuota"):
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    ncpu = ncpu or os.cpu_count() or 1
+    if nano < 0 or nano > ncpu * 1_000_000_000:
+        raise InvalidParameter(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
+    if int(hc.get("CpuShares") or 0) < 0:
+        raise InvalidParameter("invalid CPU shares")
+    policy = hc.get("RestartPolicy") or {}
+    name = policy.get("Name", "")
+    retries = int(policy.get("MaximumRetryCount") or 0)
+    if name not in RESTART_POLICIES:
+        raise InvalidParameter(f"invalid restart policy '{name}'")
+    if retries < 0:
+        raise InvalidParameter("maximum retry count cannot be negative")
+    if retries and name != "on-failure":
+        raise InvalidParameter(f"maximum retry count cannot be used with restart policy '{name}'")
+    if hc.get("AutoRemove") and name not in ("", "no"):
+        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    runtime = hc.get("Runtime") or "berth"
+    if runtime not in ("berth", "runc"):
+        raise InvalidParameter(f"Unknown runtime specified {runtime}")
+    log_type = (hc.get("LogConfig") or {}).get("Type", "json-file")
+    if log_type not in ("json-file", "none", "local"):
+        raise InvalidParameter(f'logger: no log driver named \'{log_type}\' is registered')
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    workdir = config.get("WorkingDir") or ""
+    if workdir and not workdir.startswith("/"):
+        raise InvalidParameter(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
+    for entry in config.get("Env") or []:
+        if not entry or entry.startswith("="):
+            raise InvalidParameter(f"invalid environment variable: {entry}")
+
+
+def build_container(body: dict[str, Any], name: str, image_ref: str, image_id: str,
+                    image_config: dict[str, Any], default_runtime: str = "berth") -> Container:
+    """A new (not yet stored) container from a create request body and its resolved image.
+
+    Raises InvalidParameter for invalid settings (nothing is created then).
+    """
+    user = {k: body[k] for k in CONFIG_KEYS if k in body}
+    user["Image"] = image_ref
+    validate_config(user)
+    host_config = normalize_host_config(body.get("HostConfig"))
+    if not (body.get("HostConfig") or {}).get("Runtime"):
+        host_config["Runtime"] = default_runtime
+    validate_host_config(host_config)
+    merged = merge_image_config(user, image_config)
+    path, args = entrypoint_and_args(merged)
+    cid = new_container_id()
+    if not merged.get("Hostname"):
+        merged["Hostname"] = cid[:12]
+    config = container_config(merged)
+    config["Labels"] = merged.get("Labels") or {}
+    for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
+        config[key] = bool(merged.get(key))
+    return Container(
+        id=cid, name=name, created=rfc3339_nano(), image=image_ref, image_id=image_id, config=config,
+        host_config=host_config, networking_config=body.get("NetworkingConfig") or {},
+        path=path, args=args, runtime=host_config["Runtime"],
+    )

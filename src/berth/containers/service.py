@@ -1,0 +1,698 @@
+"""The container lifecycle: create, start, stop, kill, restart, wait, remove, rename, pause,
+update, prune, and recovery of running containers after a daemon restart (live restore).
+
+Behaviour follows docker 20.10 (docs: "docker run", "Start containers automatically" for restart
+policies; Engine API "Container" section for status codes and messages). Each container's
+lifecycle operations are serialised by a per-container lock; a monitor task per running
+container waits on its shim and handles the exit (state, cleanup, restart policy, auto-remove).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal as signals
+import time
+from collections.abc import Callable
+from typing import Any
+
+from berth.aio import spawn
+from berth.containers import views
+from berth.containers.attach import AttachHub
+from berth.containers.create import build_container, validate_host_config
+from berth.containers.model import ZERO_TIME, Container, random_name
+from berth.containers.runner import Runner
+from berth.containers.store import ContainerStore
+from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemError_
+from berth.runtime import cgroups
+from berth.runtime.process import RuntimeFailure
+from berth.runtime.shimclient import ShimClient
+from berth.runtime.shimproto import ExitStatus
+from berth.timeutil import rfc3339_nano
+
+log = logging.getLogger("berth.containers")
+
+DEFAULT_STOP_TIMEOUT = 10
+RESTART_BACKOFF_START = 0.1
+RESTART_BACKOFF_MAX = 60.0
+
+
+def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
+    """A signal given as ``9``, ``KILL`` or ``SIGKILL``. Raises InvalidParameter (docker's text)."""
+    if value is None or value == "":
+        return default
+    text = str(value).strip()
+    if text.isdigit():
+        number = int(text)
+        if number < 1 or number > 64:
+            raise InvalidParameter(f"Invalid signal: {text}")
+        return number
+    name = text.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(signals, name))
+    except AttributeError:
+        if name.startswith("SIGRTMIN") or name.startswith("SIGRTMAX"):
+            raise InvalidParameter(f"Invalid signal: {text}") from None
+        raise InvalidParameter(f"Invalid signal: {text}") from None
+
+
+class ContainerService:
+    """Containers of one daemon. ``networks``/``volumes`` implement
+    :mod:`berth.containers.interfaces` (either may be None while not built)."""
+
+    def __init__(self, config: Any, db: Any, events: Any, images: Any, networks: Any, volumes: Any,
+                 forkserver: Any) -> None:
+        self.config = config
+        self.events = events
+        self.images = images
+        self.networks = networks
+        self.volumes = volumes
+        self.store = ContainerStore(db)
+        self.runner = Runner(config.data_root, config.exec_root, images.store.snapshotter, forkserver)
+        self.attach_hub = AttachHub()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._monitors: dict[str, asyncio.Task[None]] = {}
+        self._changed: dict[str, asyncio.Condition] = {}
+        self._exits: dict[str, int] = {}        # container id -> number of exits seen (for next-exit waits)
+        self._removed: set[str] = set()
+        if networks is not None and hasattr(networks, "bind_containers"):
+            networks.bind_containers(self.store.get, self.store.save, self.netns_path)
+        if volumes is not None and hasattr(volumes, "bind_containers"):
+            volumes.bind_containers(self.store.all, self.store.get)
+
+    # ----- small helpers -----------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        return self.store.get(ref)
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(cid, asyncio.Lock())
+
+    def _cond(self, cid: str) -> asyncio.Condition:
+        return self._changed.setdefault(cid, asyncio.Condition())
+
+    async def _notify(self, cid: str) -> None:
+        cond = self._cond(cid)
+        async with cond:
+            cond.notify_all()
+
+    def _event(self, action: str, c: Container, **extra: str) -> None:
+        attrs = {"image": c.image, "name": c.name, **extra}
+        attrs.update({k: str(v) for k, v in (c.config.get("Labels") or {}).items()})
+        self.events.publish("container", action, c.id, attrs)
+
+    def shim(self, c: Container) -> ShimClient:
+        return ShimClient(self.runner.state_dir(c.id))
+
+    def netns_path(self, c: Container) -> str | None:
+        """``/proc/<pid>/ns/net`` of a running container, else None."""
+        if c.state.running and c.state.pid:
+            return f"/proc/{c.state.pid}/ns/net"
+        return None
+
+    def exec_ids(self, c: Container) -> list[str] | None:
+        """Inspect's ``ExecIDs``: exec instances of ``c`` not yet ended (``self.execs`` is the
+        :class:`berth.containers.exec.ExecService` the exec routes attach)."""
+        execs = getattr(self, "execs", None)
+        return execs.active_ids(c) if execs is not None else None
+
+    def image_usage(self, image_id: str) -> list[tuple[str, bool]]:
+        """Containers using ``image_id`` as ``(id, running)`` (for image removal and prune)."""
+        return [(c.id, c.state.running) for c in self.store.all() if c.image_id == image_id]
+
+    def counts(self) -> dict[str, int]:
+        out = {"running": 0, "paused": 0, "stopped": 0}
+        for c in self.store.all():
+            if c.state.status == "paused":
+                out["paused"] += 1
+            elif c.state.running:
+                out["running"] += 1
+            else:
+                out["stopped"] += 1
+        return out
+
+    # ----- create ------------------------------------------------------------------------
+    async def create(self, body: dict[str, Any], name: str = "") -> dict[str, Any]:
+        """``POST /containers/create``. Raises NotFound (image), Conflict (name), InvalidParameter."""
+        image_ref = body.get("Image") or ""
+        if not image_ref:
+            raise InvalidParameter("Config cannot be empty in order to create a container")
+        image = self._image_for_create(image_ref)
+        if name:
+            name = self.store.check_name(name)
+        else:
+            name = random_name()
+            retry = 0
+            while self.store.name_owner(name) is not None:
+                retry += 1
+                name = random_name(retry)
+        c = build_container(body, name, image_ref, image.id, image.container_config, self.config.default_runtime)
+        if not c.host_config.get("CgroupnsMode"):
+            c.host_config["CgroupnsMode"] = self.runner.cgroupns_default
+        if self.networks is not None:
+            await self.networks.validate(c)
+        created_volumes = False
+        try:
+            if self.volumes is not None:
+                await self.volumes.validate(c, image.container_config)
+                created_volumes = True
+            self.runner.create_rootfs(c.id, image.top_layer)
+            self.store.add(c)
+        except BaseException:
+            if created_volumes:
+                await self.volumes.remove_container(c, True)
+            self.runner.remove_rootfs(c.id)
+            raise
+        self._event("create", c)
+        return {"Id": c.id, "Warnings": []}
+
+    def _image_for_create(self, ref: str) -> Any:
+        try:
+            return self.images.get(ref)
+        except NotFound:
+            from berth.images import reference as refs
+            shown = ref
+            try:
+                parsed = refs.parse_normalized_named(ref)
+                if not parsed.digest:
+                    shown = refs.with_default_tag(parsed).familiar()
+            except InvalidParameter:
+                pass
+            raise NotFound(f"No such image: {shown}") from None
+
+    # ----- start -------------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        """``POST /containers/{id}/start``. Raises NotModified when already running."""
+        c = self.get(ref)
+        async with self._lock(c.id):
+            if c.state.status == "paused":
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if c.state.running:
+                raise NotModified("container already started")
+            if c.state.status in ("removing", "dead"):
+                raise Conflict("container is marked for removal and cannot be started")
+            try:
+                await self._start(c)
+            except BerthError:
+                # dockerd removes an --rm container whose start failed (the CLI waits for that).
+                if c.host_config.get("AutoRemove"):
+                    spawn(self._remove_quietly(c.id))
+                raise
+
+    async def _remove_quietly(self, cid: str) -> None:
+        try:
+            await self.remove(cid, force=True, volumes=True)
+        except BerthError:
+            pass
+
+    def _network_namespace(self, c: Container) -> str:
+        mode = c.host_config.get("NetworkMode") or "default"
+        if mode == "host":
+            return "host"
+        if mode.startswith("container:"):
+            other = self.get(mode.split(":", 1)[1])
+            if not other.state.running:
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            return f"/proc/{other.state.pid}/ns/net"
+        return "private"
+
+    def _uses_network_service(self, c: Container) -> bool:
+        mode = c.host_config.get("NetworkMode") or "default"
+        return self.networks is not None and mode != "host" and not mode.startswith("container:")
+
+    async def _start(self, c: Container) -> None:
+        rootfs = self.runner.mount_rootfs(c.id)
+        net_prepared = False
+        shim: ShimClient | None = None
+        try:
+            mounts = await self.volumes.setup(c, rootfs) if self.volumes is not None else []
+            netns = self._network_namespace(c)
+            if self._uses_network_service(c):
+                await self.networks.prepare(c)
+                net_prepared = True
+                hosts, resolv = self.networks.hosts_file(c), self.networks.resolv_conf(c)
+            else:
+                hosts, resolv = _fallback_etc(c, netns)
+            self.runner.write_etc_files(c, hosts, resolv)
+            options = self.runner.spec_options(c, mounts, netns)
+            self.runner.write_spec(c, options)
+            cfg = self.runner.shim_config(c)
+            await self.runner.spawn_shim(cfg)
+            shim = self.shim(c)
+            state = await shim.state()
+            c.state.pid = state.pid
+            if net_prepared and netns == "private":
+                await self.networks.attach(c, f"/proc/{state.pid}/ns/net")
+            await self.attach_hub.connect_pending(c, shim)
+            await shim.start()
+        except RuntimeFailure as exc:
+            await self._abort_start(c, shim, net_prepared)
+            code = 127 if ("not found" in exc.message or "no such file" in exc.message) else \
+                126 if "permission denied" in exc.message or "is a directory" in exc.message else 128
+            c.state = type(c.state)(status="exited" if c.started_before else "created", exit_code=code,
+                                    error=exc.message, finished_at=rfc3339_nano() if c.started_before else ZERO_TIME,
+                                    started_at=c.state.started_at)
+            self.store.save(c)
+            await self._notify(c.id)
+            message = f"OCI runtime create failed: {exc.message}: unknown"
+            raise (InvalidParameter(message) if code in (126, 127) else SystemError_(message)) from None
+        except BaseException:
+            await self._abort_start(c, shim, net_prepared)
+            raise
+        c.state.status = "running"
+        c.state.started_at = rfc3339_nano()
+        c.state.exit_code = 0
+        c.state.error = ""
+        c.state.oom_killed = False
+        c.started_before = True
+        c.manually_stopped = False
+        self.store.save(c)
+        self._event("start", c)
+        await self._notify(c.id)
+        self._monitors[c.id] = asyncio.create_task(self._monitor(c, shim))
+
+    async def _abort_start(self, c: Container, shim: ShimClient | None, net_prepared: bool) -> None:
+        self.attach_hub.fail_pending(c.id)
+        if shim is not None:
+            try:
+                await shim.kill(signals.SIGKILL)
+            except BerthError:
+                pass
+        if net_prepared:
+            try:
+                await self.networks.release(c)
+            except Exception:
+                log.exception("releasing the network of %s failed", c.id)
+        await self._cleanup_after_exit(c)
+        c.state.pid = 0
+
+    async def _cleanup_after_exit(self, c: Container) -> None:
+        if self.volumes is not None:
+            try:
+                await self.volumes.teardown(c)
+            except Exception:
+                log.exception("volume teardown of %s failed", c.id)
+        try:
+            self.runner.unmount_rootfs(c.id)
+        except OSError:
+            log.exception("unmounting the rootfs of %s failed", c.id)
+        try:
+            await asyncio.to_thread(cgroups.remove, c.cgroup_path)
+        except Exception:
+            log.debug("cgroup of %s not removed", c.id, exc_info=True)
+
+    # ----- exit handling -----------------------------------------------------------------
+    async def _monitor(self, c: Container, shim: ShimClient) -> None:
+        try:
+            status = await shim.wait()
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("waiting for %s failed", c.id)
+            status = ExitStatus(137, False, rfc3339_nano())
+        self._monitors.pop(c.id, None)
+        await self._on_exit(c, status)
+
+    async def _on_exit(self, c: Container, status: ExitStatus) -> None:
+        async with self._lock(c.id):
+            if self.store.find(c.id) is None:
+                return
+            if self._uses_network_service(c):
+                try:
+                    await self.networks.release(c)
+                except Exception:
+                    log.exception("releasing the network of %s failed", c.id)
+            await self._cleanup_after_exit(c)
+            ran_for = time.time() - _parse_seconds(c.state.started_at)
+            c.state.status = "exited"
+            c.state.pid = 0
+            c.state.exit_code = status.exit_code
+            c.state.oom_killed = bool(status.oom_killed)
+            c.state.finished_at = status.finished_at or rfc3339_nano()
+            self._exits[c.id] = self._exits.get(c.id, 0) + 1
+            if status.oom_killed:
+                self._event("oom", c)
+            self._event("die", c, exitCode=str(status.exit_code))
+            restart = self._should_restart(c)
+            if restart:
+                c.state.status = "restarting"
+            self.store.save(c)
+        await self._notify(c.id)
+        if restart:
+            delay = RESTART_BACKOFF_START if ran_for >= 10 else min(
+                RESTART_BACKOFF_MAX, RESTART_BACKOFF_START * (2 ** min(c.restart_count, 10)))
+            asyncio.get_running_loop().call_later(delay, lambda: spawn(self._policy_restart(c)))
+        elif c.host_config.get("AutoRemove"):
+            try:
+                await self.remove(c.id, force=True, volumes=True)
+            except NotFound:
+                pass
+
+    def _should_restart(self, c: Container) -> bool:
+        if c.manually_stopped:
+            return False
+        policy = c.host_config.get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if name in ("always", "unless-stopped"):
+            return True
+        if name == "on-failure" and c.state.exit_code != 0:
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return limit == 0 or c.restart_count < limit
+        return False
+
+    async def _policy_restart(self, c: Container) -> None:
+        async with self._lock(c.id):
+            if self.store.find(c.id) is None or c.state.status != "restarting" or c.manually_stopped:
+                if c.state.status == "restarting":
+                    c.state.status = "exited"
+                    self.store.save(c)
+                return
+            c.restart_count += 1
+            try:
+                await self._start(c)
+            except BerthError as exc:
+                log.warning("restarting %s failed: %s", c.id, exc)
+                c.state.status = "exited"
+                self.store.save(c)
+                await self._notify(c.id)
+
+    # ----- stop / kill / restart ---------------------------------------------------------
+    async def stop(self, ref: str, timeout: int | None = None) -> None:
+        """``POST /containers/{id}/stop``: stop signal, then SIGKILL after ``timeout`` seconds."""
+        c = self.get(ref)
+        if c.state.status == "restarting":
+            c.manually_stopped = True
+            c.state.status = "exited"
+            self.store.save(c)
+            await self._notify(c.id)
+            return
+        if not c.state.running:
+            raise NotModified("container already stopped")
+        c.manually_stopped = True
+        self.store.save(c)
+        await self._stop(c, timeout)
+        self._event("stop", c)
+
+    async def _stop(self, c: Container, timeout: int | None) -> None:
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            timeout = DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
+        sig = parse_signal(c.config.get("StopSignal"), signals.SIGTERM)
+        shim = self.shim(c)
+        exits_before = self._exits.get(c.id, 0)
+        if c.state.status == "paused":
+            await self._thaw(c)
+        if timeout >= 0 or timeout < 0:
+            try:
+                await shim.kill(sig)
+                self._event("kill", c, signal=str(sig))
+            except BerthError:
+                pass
+            if timeout < 0:
+                await self._wait_exit(c, exits_before, None)
+                return
+            if await self._wait_exit(c, exits_before, timeout):
+                return
+        try:
+            await shim.kill(signals.SIGKILL)
+            self._event("kill", c, signal=str(int(signals.SIGKILL)))
+        except BerthError:
+            pass
+        await self._wait_exit(c, exits_before, 30)
+
+    async def _wait_exit(self, c: Container, exits_before: int, timeout: float | None) -> bool:
+        """Wait until the monitor has recorded an exit after ``exits_before``; False on timeout."""
+        cond = self._cond(c.id)
+
+        async def exited() -> None:
+            async with cond:
+                await cond.wait_for(lambda: self._exits.get(c.id, 0) > exits_before or c.id in self._removed)
+
+        try:
+            await asyncio.wait_for(exited(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def kill(self, ref: str, sig: str | None = None) -> None:
+        """``POST /containers/{id}/kill``. Raises Conflict when the container is not running."""
+        c = self.get(ref)
+        number = parse_signal(sig)
+        if not c.state.running or c.state.status == "restarting":
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        if number == signals.SIGKILL:
+            c.manually_stopped = True
+            self.store.save(c)
+        if c.state.status == "paused" and number == signals.SIGKILL:
+            await self.shim(c).kill(number)
+            await self._thaw(c)
+        else:
+            await self.shim(c).kill(number)
+        self._event("kill", c, signal=str(number))
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        """``POST /containers/{id}/restart``: stop (if running) then start."""
+        c = self.get(ref)
+        if c.state.running:
+            c.manually_stopped = True
+            await self._stop(c, timeout)
+        async with self._lock(c.id):
+            if not c.state.running:
+                await self._start(c)
+        self._event("restart", c)
+
+    # ----- wait --------------------------------------------------------------------------
+    async def wait(self, ref: str, condition: str = "not-running") -> dict[str, Any]:
+        """``POST /containers/{id}/wait`` with ``condition`` not-running, next-exit or removed."""
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        c = self.get(ref)
+        cond = self._cond(c.id)
+        exits_before = self._exits.get(c.id, 0)
+
+        def done() -> bool:
+            if condition == "removed":
+                return c.id in self._removed
+            if condition == "next-exit":
+                return self._exits.get(c.id, 0) > exits_before or c.id in self._removed
+            return not c.state.running or c.id in self._removed
+
+        async with cond:
+            await cond.wait_for(done)
+        return {"StatusCode": c.state.exit_code, "Error": None}
+
+    # ----- remove ------------------------------------------------------------------------
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """``DELETE /containers/{id}``. Raises Conflict for a running container without force."""
+        c = self.get(ref)
+        if c.state.status == "paused" and not force:
+            raise Conflict(f"You cannot remove a paused container {c.id}. Unpause and then stop the container "
+                           "before attempting removal or force remove")
+        if c.state.running and c.state.status != "restarting" and not force:
+            raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
+                           "attempting removal or force remove")
+        c.manually_stopped = True
+        if c.state.running and c.state.status != "restarting":
+            await self._stop(c, 0 if force else -1)
+        async with self._lock(c.id):
+            if self.store.find(c.id) is None:
+                return
+            c.state.status = "removing"
+            if self.networks is not None:
+                await self.networks.forget(c)
+            if self.volumes is not None:
+                await self.volumes.remove_container(c, volumes)
+            self.runner.remove_rootfs(c.id)
+            self.store.remove(c)
+            self._removed.add(c.id)
+            self._event("destroy", c)
+        await self._notify(c.id)
+        self._locks.pop(c.id, None)
+
+    # ----- rename / pause / update -------------------------------------------------------
+    async def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        name = self.store.check_name(new_name, c.id)
+        if name == c.name:
+            raise Conflict(f"Renaming a container with the same name as its current name")
+        old = c.name
+        c.name = name
+        self.store.save(c)
+        self._event("rename", c, oldName=f"/{old}")
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        if not c.state.running:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.state.status == "paused":
+            raise Conflict(f"Container {c.id} is already paused")
+        await asyncio.to_thread(cgroups.freeze, c.cgroup_path)
+        c.state.status = "paused"
+        self.store.save(c)
+        self._event("pause", c)
+
+    async def _thaw(self, c: Container) -> None:
+        await asyncio.to_thread(cgroups.thaw, c.cgroup_path)
+        if c.state.status == "paused":
+            c.state.status = "running"
+            self.store.save(c)
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.state.status != "paused":
+            raise Conflict(f"Container {c.id} is not paused")
+        await self._thaw(c)
+        self._event("unpause", c)
+
+    async def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /containers/{id}/update``: resources and restart policy (live when running)."""
+        c = self.get(ref)
+        allowed = ("CpuShares", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuPeriod", "CpuQuota",
+                   "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy", "BlkioWeight", "KernelMemory")
+        merged = dict(c.host_config)
+        for key in allowed:
+            if key in body and body[key] is not None and body[key] != "":
+                if key == "RestartPolicy" and not (body[key] or {}).get("Name"):
+                    continue
+                merged[key] = body[key]
+        if (merged.get("RestartPolicy") or {}).get("Name") not in (None, "", "no") and merged.get("AutoRemove"):
+            raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        validate_host_config(merged)
+        if c.state.running:
+            await asyncio.to_thread(cgroups.update, c.cgroup_path, _resources_of(merged))
+        c.host_config = merged
+        self.store.save(c)
+        self._event("update", c)
+        return {"Warnings": []}
+
+    # ----- list / inspect / prune --------------------------------------------------------
+    def list(self, all_: bool = False, limit: int = -1, size: bool = False,
+             filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        return views.list_containers(self, all_, limit, size, filters or {})
+
+    def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
+        c = self.get(ref)
+        return views.inspect(self, c, size)
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        """``POST /containers/prune``: remove stopped containers (filters: until, label)."""
+        views.check_filters(filters, {"until", "label", "label!"})
+        deleted, reclaimed = [], 0
+        for c in self.store.all():
+            if c.state.running or not views.prune_match(c, filters):
+                continue
+            try:
+                reclaimed += self.size_rw(c)
+                await self.remove(c.id, volumes=False)
+                deleted.append(c.id)
+            except BerthError:
+                continue
+        self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def size_rw(self, c: Container) -> int:
+        try:
+            return self.runner.snapshotter.usage(c.id)
+        except Exception:
+            return 0
+
+    # ----- daemon start / stop -----------------------------------------------------------
+    async def boot(self) -> None:
+        """Daemon start: reconnect to shims of running containers, record exits that happened
+        while the daemon was away, then apply restart policies (docs: "Live restore")."""
+        running: list[Container] = []
+        for c in self.store.all():
+            if c.state.status not in ("running", "paused", "restarting"):
+                continue
+            shim = self.shim(c)
+            if c.state.status != "restarting" and shim.is_alive():
+                running.append(c)
+                self._monitors[c.id] = asyncio.create_task(self._monitor(c, shim))
+                continue
+            status = shim.read_exit() or ExitStatus(137 if c.state.status != "restarting" else c.state.exit_code,
+                                                      False, rfc3339_nano())
+            await self._on_exit(c, status)
+        if self.networks is not None and hasattr(self.networks, "restore"):
+            await self.networks.restore([c for c in running if self._uses_network_service(c)])
+        for c in self.store.all():
+            if c.state.status != "exited" or not c.started_before:
+                continue
+            name = (c.host_config.get("RestartPolicy") or {}).get("Name")
+            if name == "always" or (name == "unless-stopped" and not c.manually_stopped):
+                try:
+                    async with self._lock(c.id):
+                        await self._start(c)
+                except BerthError as exc:
+                    log.warning("restarting %s at daemon start failed: %s", c.id, exc)
+
+    async def shutdown(self) -> None:
+        """Daemon exit: stop watching shims (containers keep running: live restore)."""
+        for task in list(self._monitors.values()):
+            task.cancel()
+        self._monitors.clear()
+
+
+def _parse_seconds(stamp: str) -> float:
+    from berth.timeutil import parse_rfc3339_ns
+    try:
+        return parse_rfc3339_ns(stamp) / 1e9
+    except ValueError:
+        return 0.0
+
+
+def _resources_of(hc: dict[str, Any]) -> dict[str, Any]:
+    """OCI ``linux.resources`` for a live update."""
+    nano = int(hc.get("NanoCpus") or 0)
+    period = int(hc.get("CpuPeriod") or 0) or (100000 if nano else 0)
+    quota = int(hc.get("CpuQuota") or 0) or (nano * period // 1_000_000_000 if nano else 0)
+    memory: dict[str, Any] = {}
+    if hc.get("Memory"):
+        memory["limit"] = int(hc["Memory"])
+    if hc.get("MemorySwap"):
+        memory["swap"] = int(hc["MemorySwap"])
+    if hc.get("MemoryReservation"):
+        memory["reservation"] = int(hc["MemoryReservation"])
+    cpu: dict[str, Any] = {}
+    if hc.get("CpuShares"):
+        cpu["shares"] = int(hc["CpuShares"])
+    if quota:
+        cpu["quota"], cpu["period"] = quota, period
+    if hc.get("CpusetCpus"):
+        cpu["cpus"] = hc["CpusetCpus"]
+    out: dict[str, Any] = {"memory": memory, "cpu": cpu}
+    if hc.get("PidsLimit"):
+        out["pids"] = {"limit": int(hc["PidsLimit"])}
+    return out
+
+
+def _fallback_etc(c: Container, netns: str) -> tuple[str, str]:
+    """/etc/hosts and resolv.conf without the network service (host, none, container:...)."""
+    hostname = c.config.get("Hostname") or c.short_id
+    if netns == "host":
+        try:
+            hosts = open("/etc/hosts").read()
+        except OSError:
+            hosts = "127.0.0.1\tlocalhost\n"
+        try:
+            resolv = open("/etc/resolv.conf").read()
+        except OSError:
+            resolv = ""
+        return hosts, resolv
+    hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+             "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+    del hostname
+    resolv = ""
+    try:
+        with open("/etc/resolv.conf") as f:
+            resolv = "".join(line for line in f if not line.startswith("nameserver 127.")
+                             and not line.startswith("nameserver ::1"))
+    except OSError:
+        pass
+    return hosts, resolv
+
+
+__all__ = ["ContainerService", "parse_signal", "Callable", "os"]
