@@ -237,8 +237,6 @@ def test_path_stat_header_is_gos_json_in_standard_base64(tmp_path):
 
 
 # ----- commit ------------------------------------------------------------------------------------
-@pytest.mark.xfail(reason="images.changes.apply_changes hands StageScope the Env list, not a mapping "
-                          "(reported to its owner)", raises=ValueError, strict=False)
 def test_commit_config():
     c = _container(Entrypoint=["sh"], Cmd=["-c", "sleep 1000"], WorkingDir="/tmp", Labels={"a": "b"},
                    ExposedPorts={"22/tcp": {}})

@@ -1,0 +1,20 @@
+# berth: the two commands a fresh machine needs (see README.md).
+#   make demo   - set up, start berthd, build the base images, walk the Docker course
+#   make test   - set up, run the test suite
+.PHONY: setup demo test lint bench clean-demo
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	@.venv/bin/python -m contrib.demo
+
+test: setup
+	@.venv/bin/python -m pytest -q
+
+lint:
+	@.venv/bin/ruff check src tests
+	@.venv/bin/mypy src
+
+bench: setup
+	@.venv/bin/python -m bench
