@@ -141,9 +141,11 @@ def private_berthd(tag: str | None = None) -> Iterator[str]:
 
 def emit(rows: Sequence[Row], out: Callable[[str], None] = print) -> None:
     """Print ``rows`` as a table and, when ``BENCH_JSON`` names a file, write them there as JSON."""
-    from bench.table import render
+    from bench.table import notes, render
 
     out(render(rows))
+    for line in notes(rows):
+        out(f"  {line}")
     target = os.environ.get("BENCH_JSON")
     if target:
         tmp = f"{target}.tmp"

@@ -29,7 +29,8 @@ def cells(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
 
     Peers with no value in any row are left out, so a machine without podman gets no podman columns.
     """
-    peers = [p for p in PEERS if any(r.medians.get(p) is not None for r in rows)]
+    seen = {k for r in rows for k, v in r.medians.items() if v is not None and k != "berth"}
+    peers = [p for p in PEERS if p in seen] + sorted(seen - set(PEERS))
     header = ["topic", "case", "unit", "berth"]
     for peer in peers:
         header += [peer, f"berth/{peer}"]
