@@ -1,8 +1,8 @@
 """Volumes with containers through a real berthd and the berth CLI.
 
 Create-time behaviour (mount points in ``inspect``, volumes created, ``volume rm`` of a volume in
-use, ``rm -v``) runs now; the tests that start containers are skipped while ``berth run`` does not
-work against the daemon (checked once per session).
+use, ``rm -v``) and containers that run with volumes, binds and tmpfs. The acceptance of issue #6
+is shown line by line in ``test_volumes_acceptance.py``.
 """
 
 from __future__ import annotations
@@ -128,8 +128,10 @@ def test_copy_up_from_image(running):
     assert (data / "passwd").is_file()
     st = os.stat(data)
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o755)
+    # Not /etc: the runtime creates the hostname/hosts/resolv.conf bind targets in a volume
+    # there (dockerd with runc does too), so only a volume elsewhere stays empty.
     empty = uniq()
-    assert running.cli("run", "--rm", "-v", f"{empty}:/etc:nocopy", "busybox", "true").returncode == 0
+    assert running.cli("run", "--rm", "-v", f"{empty}:/var:nocopy", "busybox", "true").returncode == 0
     assert list((running.root / "volumes" / empty / "_data").iterdir()) == []
 
 

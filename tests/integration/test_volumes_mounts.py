@@ -271,6 +271,60 @@ def test_copy_up_source_resolved_inside_rootfs(env, tmp_path):
     assert [p.name for p in (env.config.data_root / "volumes" / anon / "_data").iterdir()] == ["inside"]
 
 
+# ----- create: populate -----------------------------------------------------------------------
+def test_populate_copies_at_create_and_start_does_not_again(env, tmp_path):
+    rootfs = tmp_path / "rootfs"
+    make_image_dir(rootfs)
+    vol = uniq()
+    c = env.create({"Binds": [f"{vol}:/vol"]}, volumes={"/anon": {}})
+    assert env.service.wants_image_content(c)
+    run(env.service.populate(c, rootfs))
+    data = env.config.data_root / "volumes" / vol / "_data"
+    assert (data / "sub" / "f").read_text() == "hi"
+    assert [p["CopyData"] for p in c.mounts] == [False, False]
+    # Emptied between create and start (another container, cp...): start copies nothing.
+    for p in sorted(data.rglob("*"), key=lambda p: -len(p.parts)):
+        p.rmdir() if p.is_dir() and not p.is_symlink() else p.unlink()
+    run(env.service.setup(c, rootfs))
+    assert list(data.iterdir()) == []
+
+
+@pytest.mark.parametrize("host_config,volumes,wanted", [
+    ({"Binds": ["NAME:/vol"]}, None, True),
+    ({"Binds": ["NAME:/vol:nocopy"]}, None, False),
+    ({"Binds": ["/tmp:/vol"]}, None, False),
+    ({"Tmpfs": {"/t": ""}}, None, False),
+    ({"Binds": ["NAME:/vol:nocopy"]}, {"/anon": {}}, True),   # image volume: its path is checked
+])
+def test_wants_image_content(env, host_config, volumes, wanted):
+    binds = [b.replace("NAME", uniq()) for b in host_config.get("Binds", [])]
+    c = env.create({**host_config, "Binds": binds}, volumes=volumes)
+    assert env.service.wants_image_content(c) is wanted
+
+
+def test_populate_refuses_an_image_volume_over_a_file(env, tmp_path):
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (rootfs / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    c = env.create(volumes={"/etc/passwd": {}})
+    with pytest.raises(SystemError_) as err:
+        run(env.service.populate(c, rootfs))
+    assert err.value.message == f"cannot mount volume over existing file, file exists {rootfs}/etc/passwd"
+
+
+def test_populate_mounts_a_driver_volume_for_the_copy_only(env, tmp_path):
+    rootfs = tmp_path / "rootfs"
+    make_image_dir(rootfs)
+    vol = uniq()
+    run(env.service.create(vol, options={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}))
+    c = env.create({"Binds": [f"{vol}:/vol"]})
+    run(env.service.populate(c, rootfs))
+    data = env.config.data_root / "volumes" / vol / "_data"
+    # dockerd copies into the mounted tmpfs and unmounts it again: the copy is gone with it.
+    assert not mounted(data) and list(data.iterdir()) == []
+    assert env.service.driver.users(vol) == set()
+
+
 # ----- start: OCI mounts ----------------------------------------------------------------------
 def test_setup_returns_docker_oci_mounts(env, tmp_path):
     host = tmp_path / "host"

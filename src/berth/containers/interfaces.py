@@ -4,8 +4,10 @@ The container lifecycle calls these at fixed points (create, start, stop, remove
 the network and volume packages implement them. Keeping the contract here lets each side be
 built and tested alone (STYLE: services over stores, small interfaces).
 
-Call order on ``start``: ``volumes.setup`` (rootfs mounted) -> ``networks.prepare`` -> hosts and
-resolv.conf written from ``networks.hosts_file``/``networks.resolv_conf`` -> runtime create ->
+On ``create``: ``volumes.validate`` -> rootfs snapshot -> ``volumes.populate`` (rootfs mounted;
+only when ``volumes.wants_image_content``). Call order on ``start``: ``volumes.setup`` (rootfs
+mounted) -> ``networks.prepare`` -> hosts and resolv.conf written from
+``networks.hosts_file``/``networks.resolv_conf`` -> runtime create ->
 ``networks.attach(container, "/proc/<pid>/ns/net")`` -> runtime start. On exit:
 ``networks.release`` then ``volumes.teardown``. On remove: ``networks.forget`` and
 ``volumes.remove_container`` (anonymous volumes deleted when asked).
@@ -65,10 +67,17 @@ class VolumeMounter(Protocol):
         (Type, Name, Source, Destination, Driver, Mode, RW, Propagation). Raises InvalidParameter or
         NotFound with docker's messages; on error nothing it created remains."""
 
+    def wants_image_content(self, container: Container) -> bool:
+        """At create, after :meth:`validate`: True when :meth:`populate` needs the rootfs."""
+
+    async def populate(self, container: Container, rootfs: Path) -> None:
+        """At create, with the new container's rootfs mounted at ``rootfs``: fill empty volumes
+        from the image content at their mount point (once, unless nocopy); refuse an image
+        volume over a file. Raises SystemError_ (docker's texts)."""
+
     async def setup(self, container: Container, rootfs: Path) -> list[Mount]:
-        """At start, with the image rootfs mounted at ``rootfs``: fill empty volumes from the image
-        content at their mount point (once, unless nocopy), and return the OCI mounts to add to
-        the runtime spec (binds, tmpfs)."""
+        """At start, with the image rootfs mounted at ``rootfs``: mount volumes and return the
+        OCI mounts to add to the runtime spec (volumes, binds, tmpfs)."""
 
     async def teardown(self, container: Container) -> None:
         """The container stopped: undo whatever :meth:`setup` mounted on the host. Idempotent."""

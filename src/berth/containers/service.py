@@ -159,6 +159,8 @@ class ContainerService:
                 await self.volumes.validate(c, image.container_config)
                 created_volumes = True
             self.runner.create_rootfs(c.id, image.top_layer)
+            if self.volumes is not None and self.volumes.wants_image_content(c):
+                await self._populate_volumes(c)
             self.store.add(c)
         except BaseException:
             if created_volumes:
@@ -167,6 +169,15 @@ class ContainerService:
             raise
         self._event("create", c)
         return {"Id": c.id, "Warnings": []}
+
+    async def _populate_volumes(self, c: Container) -> None:
+        # dockerd copies image content into new volumes at create, not start: `cp` into a created
+        # container's volume, or another container sharing it, sees that content before any start.
+        rootfs = self.runner.mount_rootfs(c.id)
+        try:
+            await self.volumes.populate(c, rootfs)
+        finally:
+            self.runner.unmount_rootfs(c.id)
 
     def _image_for_create(self, ref: str) -> Any:
         try:
@@ -218,6 +229,18 @@ class ContainerService:
             return f"/proc/{other.state.pid}/ns/net"
         return "private"
 
+    def _joined_etc(self, c: Container, netns: str) -> tuple[str, str]:
+        """``--network container:X`` takes X's hostname, /etc/hosts and resolv.conf, as dockerd's
+        initializeNetworking does (copies made at start)."""
+        other = self.get(c.host_config["NetworkMode"].split(":", 1)[1])
+        c.config["Hostname"] = other.config.get("Hostname") or other.short_id
+        c.config["Domainname"] = other.config.get("Domainname") or ""
+        bundle = self.runner.bundle(other.id)
+        try:
+            return (bundle / "hosts").read_text(), (bundle / "resolv.conf").read_text()
+        except OSError:
+            return _fallback_etc(c, netns)
+
     def _uses_network_service(self, c: Container) -> bool:
         mode = c.host_config.get("NetworkMode") or "default"
         return self.networks is not None and mode != "host" and not mode.startswith("container:")
@@ -233,6 +256,8 @@ class ContainerService:
                 await self.networks.prepare(c)
                 net_prepared = True
                 hosts, resolv = self.networks.hosts_file(c), self.networks.resolv_conf(c)
+            elif netns not in ("host", "private"):
+                hosts, resolv = self._joined_etc(c, netns)
             else:
                 hosts, resolv = _fallback_etc(c, netns)
             self.runner.write_etc_files(c, hosts, resolv)

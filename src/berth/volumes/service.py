@@ -324,10 +324,54 @@ class VolumeService:
                 created.append(volume)
         return views.mount_point(spec, volume.name, str(self.driver.data_path(volume.name)))
 
+    # ----- containers: create (copy-up) ---------------------------------------------------
+    @staticmethod
+    def wants_image_content(container: Container) -> bool:
+        """True when :meth:`populate` has work for ``container``: a volume to fill from the image
+        or an image volume whose path must be checked (the caller then mounts the rootfs)."""
+        return any(p.get("Type") == VOLUME and (p.get("CopyData") or views.mount_spec(p).origin == FROM_IMAGE)
+                   for p in container.mounts)
+
+    async def populate(self, container: Container, rootfs: Path) -> None:
+        """At create, with the new container's rootfs mounted at ``rootfs``: refuse an image
+        volume over a file, and fill each empty volume from the image content at its mount point
+        (owner and mode kept) unless ``nocopy``. Each mount point is filled at most once: its
+        ``CopyData`` is cleared, so later starts never copy (dockerd's ``populateVolumes``, run
+        at create; docs: "Volumes", "Populate a volume using a container").
+
+        Raises:
+            SystemError_: ``cannot mount volume over existing file, file exists <path>``, a
+                volume that cannot be mounted, or a failed copy.
+        """
+        shadowed = {t.destination for t in parse_tmpfs_map(container.host_config.get("Tmpfs"))}
+        for point in container.mounts:
+            spec = views.mount_spec(point)
+            if point.get("Type") != VOLUME or spec.destination in shadowed:
+                continue
+            image_path = _image_path(rootfs, spec)
+            if not point.get("CopyData"):
+                continue
+            volume = self.get(str(point["Name"]))
+            # A volume the driver mounts (tmpfs, bind) is mounted for the copy only, as dockerd does.
+            user = f"{container.id}-populate"
+            path = await asyncio.to_thread(self.driver.acquire, volume, user)
+            try:
+                await self._copy_image_content(volume, point, image_path, path)
+            finally:
+                await asyncio.to_thread(self.driver.release, volume.name, user)
+
+    @staticmethod
+    async def _copy_image_content(volume: Volume, point: dict[str, Any], image_path: Path, data: Path) -> None:
+        try:
+            await asyncio.to_thread(copy_up, image_path, data)
+        except OSError as exc:
+            raise SystemError_(f"failed to copy image content to volume {volume.name}: {exc}") from None
+        point["CopyData"] = False
+
     # ----- containers: start / stop / remove ---------------------------------------------
     async def setup(self, container: Container, rootfs: Path) -> list[Mount]:
-        """At start: mount the container's volumes (local driver options), fill empty volumes
-        from ``rootfs`` once (not with ``nocopy``), create missing ``-v`` bind sources, and
+        """At start: mount the container's volumes (local driver options), fill a volume
+        :meth:`populate` left unfilled, create missing ``-v`` bind sources, and
         return the OCI mounts: volumes as ``rbind`` of ``_data``; binds ``rbind`` (``bind`` when
         non-recursive), ``ro``, propagation; tmpfs ``noexec,nosuid,nodev,rprivate`` plus the
         user's options. Raises SystemError_/InvalidParameter with docker's texts, leaving nothing
@@ -357,17 +401,12 @@ class VolumeService:
     async def _setup_volume(self, container: Container, point: dict[str, Any], spec: MountSpec,
                             rootfs: Path) -> Mount:
         volume = self.get(str(point["Name"]))
-        image_path = secure_join(rootfs, spec.destination)
-        if spec.origin == FROM_IMAGE and image_path.exists() and not image_path.is_dir():
-            raise SystemError_(f"cannot mount volume over existing file, file exists {image_path}")
+        image_path = _image_path(rootfs, spec)
         path = await asyncio.to_thread(self.driver.acquire, volume, container.id)
         self._active[container.id].append(volume.name)
         if point.get("CopyData"):
-            try:
-                await asyncio.to_thread(copy_up, image_path, path)
-            except OSError as exc:
-                raise SystemError_(f"failed to copy image content to volume {volume.name}: {exc}") from None
-            point["CopyData"] = False  # once, as docker copies at create only
+            # Only a container whose create did not populate (made by an older berthd) gets here.
+            await self._copy_image_content(volume, point, image_path, path)
         self._events.publish("volume", "mount", volume.name, {
             "container": container.id, "destination": spec.destination, "driver": volume.driver,
             "propagation": "", "read/write": str(not spec.read_only).lower()})
@@ -401,6 +440,15 @@ class VolumeService:
                     await self._remove(volume)
                 except SystemError_:
                     log.exception("removing anonymous volume %s failed", name)
+
+
+def _image_path(rootfs: Path, spec: MountSpec) -> Path:
+    """Where ``spec``'s destination is in the image, resolved inside ``rootfs``. Raises
+    SystemError_ for an image volume over a file (dockerd's text, checked at create)."""
+    image_path = secure_join(rootfs, spec.destination)
+    if spec.origin == FROM_IMAGE and image_path.exists() and not image_path.is_dir():
+        raise SystemError_(f"cannot mount volume over existing file, file exists {image_path}")
+    return image_path
 
 
 def _bind_mount(spec: MountSpec) -> Mount:
