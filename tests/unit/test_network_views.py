@@ -311,3 +311,36 @@ def test_network_names_answer_names_aliases_links_and_ptr():
     assert names.reverse(A("172.19.0.4"), client) == "refc3.web"
     assert names.reverse(A("172.19.0.9"), client) is None
     assert NetworkNames(lambda: None).lookup("refc2", client) is None
+
+
+def test_network_names_answer_only_containers_on_the_network_and_the_host():
+    """A container elsewhere that reaches the gateway through the host must not learn the names
+    (docker's DNS lives in each container: other networks cannot ask it at all)."""
+    net = network(endpoints={CID: endpoint("172.19.0.2", "refc1", CID, dns_names=["refc1"])})
+    names = NetworkNames(lambda: net)
+    assert names.lookup("refc1", A("172.17.0.5")) is None
+    assert names.reverse(A("172.19.0.2"), A("172.17.0.5")) is None
+    assert names.lookup("refc1", A("172.19.0.1")) == [A("172.19.0.2")]  # the host itself, on the gateway
+
+
+def test_network_names_search_every_user_network_of_the_asking_container():
+    """A container on two user networks resolves the names of both, whichever DNS it asks;
+    ``NAME.NETWORK`` picks the network; the default bridge has no names."""
+    client, web, db = "c" * 64, "1" * 64, "2" * 64
+    front = network("front", endpoints={client: endpoint("172.19.0.2", "cli", client, dns_names=["cli"]),
+                                        web: endpoint("172.19.0.3", "web", web, dns_names=["web", "shared"])})
+    back = NetworkRecord("b" * 64, "back", "bridge", "", None, "br-bbbbbbbbbbbb", endpoints={
+        client: endpoint("10.9.0.2", "cli", client, dns_names=["cli"]),
+        db: endpoint("10.9.0.3", "db", db, dns_names=["db", "shared"])})
+    default = NetworkRecord("d" * 64, "bridge", "bridge", "", None, "bt0", endpoints={
+        client: endpoint("172.17.0.2", "cli", client), "3" * 64: endpoint("172.17.0.3", "lone", "3" * 64)})
+    peers = {client: [front, back, default], web: [front], db: [back]}
+    names = NetworkNames(lambda: front, lambda cid: peers.get(cid, []))
+    me = A("172.19.0.2")
+    assert names.lookup("db", me) == [A("10.9.0.3")]
+    assert names.lookup("web", me) == [A("172.19.0.3")]
+    assert names.lookup("shared", me) == [A("172.19.0.3")]  # the asked network first
+    assert names.lookup("cli.back", me) == [A("10.9.0.2")]
+    assert names.lookup("lone", me) is None
+    assert names.reverse(A("10.9.0.3"), me) == "db.back"
+    assert names.lookup("db", A("172.19.0.3")) is None  # web is not on back

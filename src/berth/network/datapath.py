@@ -25,7 +25,7 @@ from berth.network.dns import DNSServer
 from berth.network.firewall import Firewall
 from berth.network.ipam import NetworkIPAM, choose_subnet, usable_routes
 from berth.network.model import AddressPool
-from berth.network.names import NetworkNames
+from berth.network.names import NetworkNames, Peers
 from berth.network.netns import run_in_netns
 from berth.network.records import DRIVER_BRIDGE, NetworkRecord
 
@@ -123,14 +123,16 @@ class Datapath:
     """Bridges, firewall rules and DNS servers of the daemon's networks.
 
     ``firewall``: berth's iptables chains; ``upstreams``: where DNS servers send names they do not
-    know (empty: NXDOMAIN, no forwarding); ``lookup``: network ID -> current record.
+    know (empty: NXDOMAIN, no forwarding); ``lookup``: network ID -> current record; ``peers``:
+    container ID -> the networks it is connected to (its DNS answers names of all of them).
     """
 
     def __init__(self, firewall: Firewall, upstreams: list[tuple[str, int]],
-                 lookup: Callable[[str], NetworkRecord | None]) -> None:
+                 lookup: Callable[[str], NetworkRecord | None], peers: Peers | None = None) -> None:
         self.firewall = firewall
         self.upstreams = upstreams
         self._lookup = lookup
+        self._peers = peers
         self._dns: dict[str, DNSServer] = {}
 
     async def up(self, net: NetworkRecord) -> None:
@@ -150,7 +152,7 @@ class Datapath:
 
     async def _start_dns(self, net: NetworkRecord) -> None:
         assert net.ipam is not None
-        server = DNSServer(NetworkNames(lambda: self._lookup(net.id)), self.upstreams)
+        server = DNSServer(NetworkNames(lambda: self._lookup(net.id), self._peers), self.upstreams)
         try:
             await server.start(str(net.ipam.gateway), DNS_PORT)
         except BerthError as exc:

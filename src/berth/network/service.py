@@ -97,7 +97,8 @@ class NetworkService:
         self.publisher = PortPublisher()
         upstreams = [(server, 53) for server in read_host_resolv_conf().nameservers if ":" not in server] \
             if config.dns_forward else []
-        self.datapath = Datapath(self.firewall, upstreams, lambda network_id: self.registry.get(network_id))
+        self.datapath = Datapath(self.firewall, upstreams, lambda network_id: self.registry.get(network_id),
+                                 self.registry.holding)
         self.endpoints = ContainerNetworking(self.registry, self.publisher, events.publish, self.lock)
 
     def bind_containers(self, resolve: Resolve, save: Save, netns_path: NetnsPath) -> None:
