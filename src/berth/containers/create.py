@@ -180,7 +180,8 @@ def build_container(body: dict[str, Any], name: str, image_ref: str, image_id: s
     path, args = entrypoint_and_args(merged)
     cid = new_container_id()
     if not merged.get("Hostname"):
-        merged["Hostname"] = cid[:12]
+        # dockerd's newContainer: a host-network container takes the host's name, others the short ID
+        merged["Hostname"] = os.uname().nodename if host_config.get("NetworkMode") == "host" else cid[:12]
     config = container_config(merged)
     config["Labels"] = merged.get("Labels") or {}
     for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):

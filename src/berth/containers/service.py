@@ -229,6 +229,18 @@ class ContainerService:
             return f"/proc/{other.state.pid}/ns/net"
         return "private"
 
+    def _joined_etc(self, c: Container, netns: str) -> tuple[str, str]:
+        """``--network container:X`` takes X's hostname, /etc/hosts and resolv.conf, as dockerd's
+        initializeNetworking does (copies made at start)."""
+        other = self.get(c.host_config["NetworkMode"].split(":", 1)[1])
+        c.config["Hostname"] = other.config.get("Hostname") or other.short_id
+        c.config["Domainname"] = other.config.get("Domainname") or ""
+        bundle = self.runner.bundle(other.id)
+        try:
+            return (bundle / "hosts").read_text(), (bundle / "resolv.conf").read_text()
+        except OSError:
+            return _fallback_etc(c, netns)
+
     def _uses_network_service(self, c: Container) -> bool:
         mode = c.host_config.get("NetworkMode") or "default"
         return self.networks is not None and mode != "host" and not mode.startswith("container:")
@@ -244,6 +256,8 @@ class ContainerService:
                 await self.networks.prepare(c)
                 net_prepared = True
                 hosts, resolv = self.networks.hosts_file(c), self.networks.resolv_conf(c)
+            elif netns not in ("host", "private"):
+                hosts, resolv = self._joined_etc(c, netns)
             else:
                 hosts, resolv = _fallback_etc(c, netns)
             self.runner.write_etc_files(c, hosts, resolv)
