@@ -1,20 +1,27 @@
 """A real berthd for tests: temporary data root, short exec root, always stopped and cleaned.
 
-``Daemon.cli("images")`` runs the real ``berth`` CLI against it. Cleaning kills shims the daemon
-left (live restore keeps them), unmounts everything under the data root and removes the
-directories, so a test run leaves nothing behind.
+``Daemon.cli("images")`` runs the real ``berth`` CLI against it. Cleaning first removes the
+daemon's containers and user networks through its API (so it tears its bridges and chains down
+itself), stops it, then kills shims the daemon left (live restore keeps them), deletes the
+bridges, veths and iptables chains its database names (a daemon killed mid-test cannot do it),
+unmounts everything under the data root and removes the directories. What is still there after
+that is reported as an error of the test (``leftovers``), and every cleaned daemon is remembered
+for the session-end check (``session_leftovers``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 VENV_BIN = Path(sys.executable).parent
@@ -100,14 +107,50 @@ class Daemon:
         return self.cli(*args, check=True, **kw).stdout
 
     def cleanup(self) -> None:
-        """Stop the daemon, kill what it left running, unmount and delete its state."""
+        """Remove containers and networks through the API, stop the daemon, kill what it left
+        running, delete its links and chains, unmount and delete its state. Raises AssertionError
+        naming what could not be removed."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.remove_objects()
         self.stop()
+        made = self.network_resources()
+        CLEANED.append(made)
         kill_shims(self.exec_root, self.root)
         remove_links(self.tag)
+        remove_network_resources(made)
         unmount_under(self.root)
+        unmount_under(self.exec_root)
         remove_cgroups(self.root)
         shutil.rmtree(self.exec_root, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        left = wait_for_no_leftovers(made)
+        if left:
+            raise AssertionError(f"berthd {self.tag} left behind: {', '.join(left)}")
+
+    def remove_objects(self, timeout: float = 60) -> None:
+        """Best effort: ``rm -f`` every container and prune the user networks, so the daemon
+        releases endpoints and removes bridges and rules on its own before it stops."""
+        try:
+            ids = self.cli("ps", "-aq", "--no-trunc", timeout=timeout).stdout.split()
+            if ids:
+                self.cli("rm", "-f", *ids, timeout=timeout)
+            self.cli("network", "prune", "-f", timeout=timeout)
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+    def network_resources(self) -> NetworkResources:
+        """What this daemon may have made on the host, read from its database (bridges and
+        endpoint veths of every network) plus its own names (default bridge, chain prefix)."""
+        made = NetworkResources(tag=self.tag, roots=[str(self.root), str(self.exec_root)],
+                                chain_prefix=chain_prefix(f"bt{self.tag[:6]}"))
+        made.links.add(f"bt{self.tag[:6]}")
+        for record in _network_records(self.root / "berth.db"):
+            if record.get("Bridge"):
+                made.links.add(str(record["Bridge"]))
+            for endpoint in (record.get("Endpoints") or {}).values():
+                made.veths.add(str(endpoint.get("HostIfname") or ""))
+        made.veths.discard("")
+        return made
 
 
 def kill_shims(*roots: Path) -> None:
@@ -176,3 +219,122 @@ def remove_links(tag: str) -> None:
         name = line.split(":")[1].strip().split("@")[0]
         if name.startswith(f"bt{tag[:6]}"):
             subprocess.run(["ip", "link", "delete", name], capture_output=True)
+
+
+# ----- network leftovers ------------------------------------------------------------------------
+
+@dataclass
+class NetworkResources:
+    """Host objects of one test daemon: link names (bridges), endpoint veths, the iptables chain
+    prefix (``B-<bridge name>``) and its data and exec roots (processes and mounts)."""
+
+    tag: str
+    roots: list[str]
+    chain_prefix: str
+    links: set[str] = field(default_factory=set)
+    veths: set[str] = field(default_factory=set)
+
+
+CLEANED: list[NetworkResources] = []
+"""Every daemon cleaned in this session, for ``session_leftovers``."""
+
+
+def chain_prefix(bridge_name: str) -> str:
+    """berthd's iptables chain prefix for ``--bridge-name`` (``network.service.firewall_prefix``)."""
+    from berth.network.service import firewall_prefix
+
+    return firewall_prefix(bridge_name)
+
+
+def _network_records(db_path: Path) -> list[dict]:
+    if not db_path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5) as db:
+            rows = db.execute("SELECT record FROM networks").fetchall()
+    except sqlite3.Error:
+        return []
+    return [json.loads(row[0]) for row in rows]
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
+
+
+def _chains(prefix: str) -> list[tuple[str, str]]:
+    """``(table, chain)`` of every chain named ``<prefix>-*`` in filter and nat."""
+    if not shutil.which("iptables"):
+        return []
+    found = []
+    for table in ("filter", "nat"):
+        for line in _iptables("-t", table, "-S").stdout.splitlines():
+            words = line.split()
+            if words[:1] == ["-N"] and words[1].startswith(prefix + "-"):
+                found.append((table, words[1]))
+    return found
+
+
+def remove_network_resources(made: NetworkResources) -> None:
+    """Delete the veths, bridges and iptables chains of ``made`` (whatever still exists)."""
+    for name in sorted(made.veths) + sorted(made.links):
+        subprocess.run(["ip", "link", "delete", name], capture_output=True)
+    chains = _chains(made.chain_prefix)
+    for table, chain in chains:
+        for hook in ("FORWARD", "POSTROUTING"):
+            while _iptables("-t", table, "-D", hook, "-j", chain).returncode == 0:
+                pass
+        _iptables("-t", table, "-F", chain)
+    for table, chain in chains:
+        _iptables("-t", table, "-X", chain)
+
+
+def leftovers(made: NetworkResources) -> list[str]:
+    """What of ``made`` still exists: links, chains, processes and mounts under its roots."""
+    links = set(_link_names())
+    found = [f"link {name}" for name in sorted((made.links | made.veths) & links)]
+    found += [f"link {name}" for name in sorted(links) if name.startswith(f"bt{made.tag[:6]}")
+              and name not in made.links]
+    found += [f"iptables chain {table}:{chain}" for table, chain in _chains(made.chain_prefix)]
+    found += [f"process {pid}" for pid in _processes_under(made.roots)]
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    found += [f"mount {p}" for p in points if any(p == r or p.startswith(r + "/") for r in made.roots)]
+    return found
+
+
+def wait_for_no_leftovers(made: NetworkResources, timeout: float = 5, remove: bool = True) -> list[str]:
+    """``leftovers(made)`` once it is empty or ``timeout`` seconds passed (the kernel removes a
+    dead namespace's veths asynchronously); with ``remove``, deleting them again meanwhile."""
+    deadline = time.time() + timeout
+    while True:
+        left = leftovers(made)
+        if not left or time.time() > deadline:
+            return left
+        if remove:
+            remove_network_resources(made)
+        time.sleep(0.2)
+
+
+def session_leftovers(timeout: float = 2) -> list[str]:
+    """Leftovers of every daemon cleaned in this session, removing nothing (session-end check)."""
+    return [f"berthd {made.tag}: {item}" for made in CLEANED
+            for item in wait_for_no_leftovers(made, timeout, remove=False)]
+
+
+def _link_names() -> list[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line]
+
+
+def _processes_under(roots: list[str]) -> list[int]:
+    me, found = os.getpid(), []
+    for pid_s in os.listdir("/proc"):
+        if not pid_s.isdigit() or int(pid_s) == me:
+            continue
+        try:
+            cmd = Path(f"/proc/{pid_s}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cmd and any(root in cmd for root in roots):
+            found.append(int(pid_s))
+    return found

@@ -203,8 +203,11 @@ def test_networks_survive_a_daemon_restart(netd):
     try:
         d.start()
         after = {n["Name"]: n for n in call(d, "GET", "/networks")[1]}
-        assert {name: after[name] for name in ("bridge", "host", "none", kept)} == {
-            name: before[name] for name in ("bridge", "host", "none", kept)}
+        assert {name: after[name] for name in ("host", "none", kept)} == {
+            name: before[name] for name in ("host", "none", kept)}
+        # The idle default bridge may move too: test daemons running beside this one can take
+        # its subnet while this daemon is down.
+        assert {**after["bridge"], "IPAM": None} == {**before["bridge"], "IPAM": None}
         config = after[moved]["IPAM"]["Config"][0]
         assert after[moved]["Id"] == before[moved]["Id"] and config["Subnet"] != taken["Subnet"]
         assert not IPv4Network(config["Subnet"]).overlaps(IPv4Network(taken["Subnet"]))
