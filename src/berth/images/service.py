@@ -355,7 +355,9 @@ class ImageService:
                        quiet: bool) -> None:
         conflict = self._conflict(image, hard=True, soft_stopped=not force, soft_refs=not force)
         if conflict:
-            if quiet and (image.tags or image.digests or conflict.used):
+            # docker ignores the conflict of an image it only untagged unless that left it dangling
+            # (no reference and no child), e.g. ``rmi`` of a tag whose image is a later build's parent.
+            if quiet and (image.tags or image.digests or self.store.children(image.id) or conflict.used):
                 return
             raise Conflict(self._conflict_message(image, conflict))
         parent = image.parent
