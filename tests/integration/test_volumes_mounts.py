@@ -109,6 +109,11 @@ def test_create_errors(env, host_config, error, message):
     assert env.service.list_volumes({})["Volumes"] == []
 
 
+def test_anonymous_mount_keeps_its_labels(env):
+    c = env.create({"Mounts": [{"Type": "volume", "Target": "/x", "VolumeOptions": {"Labels": {"k": "v"}}}]})
+    assert env.service.inspect(c.mounts[0]["Name"])["Labels"] == {"k": "v", "com.docker.volume.anonymous": ""}
+
+
 def test_failed_create_removes_the_volumes_it_made(env):
     existing, fresh = uniq(), uniq()
     run(env.service.create(existing))
@@ -323,6 +328,21 @@ def test_populate_mounts_a_driver_volume_for_the_copy_only(env, tmp_path):
     # dockerd copies into the mounted tmpfs and unmounts it again: the copy is gone with it.
     assert not mounted(data) and list(data.iterdir()) == []
     assert env.service.driver.users(vol) == set()
+
+
+def test_populate_mounts_nothing_when_the_image_has_no_content_there(env, tmp_path):
+    bad = uniq()
+    run(env.service.create(bad, options={"type": "tmpfs", "device": "tmpfs", "o": "bogus"}))
+    c = env.create({"Binds": [f"{bad}:/nothing-here"]})
+    run(env.service.populate(c, tmp_path))  # would fail if it mounted the volume
+    assert c.mounts[0]["CopyData"] is False
+    (tmp_path / "vol").mkdir()
+    c = env.create({"Binds": [f"{bad}:/vol"]})
+    with pytest.raises(SystemError_) as err:
+        run(env.service.populate(c, tmp_path))
+    data = env.config.data_root / "volumes" / bad / "_data"
+    # dockerd's CopyImagePathContent mounts without MountPoint.Setup's "error while mounting" prefix
+    assert err.value.message == f"failed to mount local volume: mount tmpfs:{data}, data: bogus: invalid argument"
 
 
 # ----- start: OCI mounts ----------------------------------------------------------------------

@@ -182,8 +182,9 @@ class LocalDriver:
         """Mount the volume for ``user`` (mounted on the first user) and return its ``_data``.
 
         Raises:
-            SystemError_: docker's ``error while mounting volume '<path>': failed to mount local
-                volume: mount <device>:<path>[, flags: 0x..][, data: ..]: <errno text>``.
+            SystemError_: docker's ``failed to mount local volume: mount <device>:<path>[, flags:
+                0x..][, data: ..]: <errno text>`` (a container's start prefixes it with
+                ``error while mounting volume '<path>': ``, a copy-up at create does not).
         """
         path = self.data_path(volume.name)
         with self._lock:
@@ -234,8 +235,7 @@ class LocalDriver:
                 text += f", flags: {flags:#x}"
             if data:
                 text += f", data: {data}"
-            raise SystemError_(f"error while mounting volume '{path}': failed to mount local volume: "
-                               f"{text}: {linux.go_strerror(exc)}") from None
+            raise SystemError_(f"failed to mount local volume: {text}: {linux.go_strerror(exc)}") from None
 
 
 def mount_source_info(path: str) -> tuple[str, set[str]]:

@@ -317,7 +317,8 @@ class VolumeService:
             volume = self.get(spec.source)
         else:
             name = spec.source or new_volume_name()
-            labels = dict(spec.labels) if spec.source else {ANONYMOUS_LABEL: ""}
+            # An anonymous --mount keeps its volume-label values (dockerd does) beside berth's marker.
+            labels = dict(spec.labels) if spec.source else {**spec.labels, ANONYMOUS_LABEL: ""}
             driver = spec.driver or str(host_config.get("VolumeDriver") or "")
             volume, new = self._create(name, driver, dict(spec.driver_options), labels, not spec.source)
             if new:
@@ -351,6 +352,9 @@ class VolumeService:
             image_path = _image_path(rootfs, spec)
             if not point.get("CopyData"):
                 continue
+            point["CopyData"] = False
+            if not image_path.exists():
+                continue  # nothing to copy: dockerd does not even mount the volume then
             volume = self.get(str(point["Name"]))
             # A volume the driver mounts (tmpfs, bind) is mounted for the copy only, as dockerd does.
             user = f"{container.id}-populate"
@@ -402,7 +406,11 @@ class VolumeService:
                             rootfs: Path) -> Mount:
         volume = self.get(str(point["Name"]))
         image_path = _image_path(rootfs, spec)
-        path = await asyncio.to_thread(self.driver.acquire, volume, container.id)
+        try:
+            path = await asyncio.to_thread(self.driver.acquire, volume, container.id)
+        except SystemError_ as exc:
+            raise SystemError_(f"error while mounting volume '{self.driver.data_path(volume.name)}': "
+                               f"{exc.message}") from None
         self._active[container.id].append(volume.name)
         if point.get("CopyData"):
             # Only a container whose create did not populate (made by an older berthd) gets here.
