@@ -167,6 +167,8 @@ CASES = [
     ("-P --expose 80 busybox", {"ExposedPorts": {"80/tcp": {}}, "HostConfig.PublishAllPorts": True}),
     ("-v /data -v vol1:/v1:ro,nocopy -v /tmp:/t busybox",
      {"HostConfig.Binds": ["vol1:/v1:ro,nocopy", "/tmp:/t"], "Volumes": {"/data": {}}}),
+    ("-v vol1:/v1 -v /tmp:/t -v vol1:/v1 -v /data -v /data busybox",
+     {"HostConfig.Binds": ["vol1:/v1", "/tmp:/t"], "Volumes": {"/data": {}}}),
     ("--mount type=bind,src=/tmp,dst=/b,readonly --mount type=volume,source=v2,target=/v2,volume-nocopy,"
      "volume-driver=local,volume-opt=a=b,volume-label=x=y busybox",
      {"HostConfig.Mounts": [

@@ -301,7 +301,8 @@ def _host_config(args: Namespace, values: dict[str, Any], bindings: dict[str, An
         raise OptionError("invalid logging opts for driver none")
     networks = args.network + args.net
     host: dict[str, Any] = {
-        "Binds": [v for v in args.volume if _volume_source(v) != ""] or None,
+        # docker's CLI collects -v values in a map: the same spec twice is one bind, not a duplicate
+        "Binds": list(dict.fromkeys(v for v in args.volume if _volume_source(v) != "")) or None,
         "ContainerIDFile": args.cidfile,
         "LogConfig": {"Type": args.log_driver, "Config": dict(sorted(split_kv(v) for v in args.log_opt))},
         "NetworkMode": network_attachment(networks[0])[0] if networks else "default",
