@@ -1,0 +1,70 @@
+"""The demo's Python steps: fetching .deb files on the host, picking a free port, comparing image
+sizes, reading a file a container wrote into a bind-mounted folder. Each returns the text to print
+and raises RuntimeError when what it shows is not so."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from contrib.demo.course import Actions
+from contrib.mkimage import baseimages, debs, rootfs
+
+COURSE_PACKAGES = ("cowsay",)
+
+
+def _fetch_debs(workdir: Path, cache: rootfs.Cache) -> Callable[[str], Callable[[dict[str, str]], str]]:
+    def for_context(context: str) -> Callable[[dict[str, str]], str]:
+        def run(values: dict[str, str]) -> str:
+            dest = workdir / context / "debs"
+            shutil.rmtree(dest, ignore_errors=True)
+            base_tar = baseimages.IMAGES["debian"].make(cache, lambda _line: None)
+            try:
+                placed = debs.fetch_debs(COURSE_PACKAGES, dest, base_tar, cache)
+            except rootfs.MkImageError as exc:
+                raise RuntimeError(str(exc)) from None
+            return "\n".join(f"{context}/debs/{p.name}" for p in placed)
+        return run
+    return for_context
+
+
+def free_port(values: dict[str, str], preferred: int = 8000) -> str:
+    """Store in ``values["fixed_port"]`` ``preferred`` when nothing listens there, else a free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            values["fixed_port"] = str(s.getsockname()[1])
+            break
+    chosen = values["fixed_port"]
+    return f"host port {chosen}" + ("" if chosen == str(preferred) else f" ({preferred} is taken)")
+
+
+def compare_sizes(values: dict[str, str]) -> str:
+    """Say how the single-stage and multi-stage images' sizes compare (captured by inspect steps)."""
+    single, multi = int(values["hello_size"]), int(values["hello_multi_size"])
+    if multi >= single:
+        raise RuntimeError(f"the multi-stage image ({multi} B) is not smaller than the single-stage one ({single} B)")
+    return (f"hello: {single / 1e6:.1f} MB, hello-multi: {multi / 1e6:.1f} MB: the multi-stage image is "
+            f"{(single - multi) / 1e6:.1f} MB smaller (no gcc, no headers, no hello.c)")
+
+
+def _show_host_file(workdir: Path) -> Callable[[dict[str, str]], str]:
+    def run(values: dict[str, str]) -> str:
+        path = workdir / "code" / "from-container.txt"
+        try:
+            return path.read_text()
+        except OSError as exc:
+            raise RuntimeError(f"the container's file is not on the host: {exc}") from None
+    return run
+
+
+def make_actions(workdir: Path, cache: rootfs.Cache | None = None) -> Actions:
+    """The actions for a walk in ``workdir`` (mkimage's cache for .deb files and base tars)."""
+    cache = cache or rootfs.Cache()
+    return Actions(fetch_debs=_fetch_debs(workdir, cache), free_port=free_port, compare_sizes=compare_sizes,
+                   show_host_file=_show_host_file(workdir))
