@@ -138,11 +138,12 @@ def test_non_root_cannot_bind_port_80(box: Box) -> None:
 
 
 @pytest.mark.parametrize("user, expected", [
-    ("", "uid=0(root) gid=0(root) groups=10(wheel)"),
-    ("daemon", "uid=1(daemon) gid=1(daemon)"),
-    ("1000", "uid=1000 gid=0(root)"),
-    ("1000:50", "uid=1000 gid=50(staff)"),
-    ("nobody:users", "uid=65534(nobody) gid=100(users)"),
+    # what `docker run -u USER busybox id` prints: the primary gid is among the groups
+    ("", "uid=0(root) gid=0(root) groups=0(root),10(wheel)"),
+    ("daemon", "uid=1(daemon) gid=1(daemon) groups=1(daemon)"),
+    ("1000", "uid=1000 gid=0(root) groups=0(root)"),
+    ("1000:50", "uid=1000 gid=50(staff) groups=50(staff)"),
+    ("nobody:users", "uid=65534(nobody) gid=100(users) groups=100(users)"),
 ])
 def test_user(box: Box, user: str, expected: str) -> None:
     result = box.run(box.options(["id"], user=user))

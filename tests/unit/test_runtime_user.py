@@ -36,25 +36,25 @@ def rootfs(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("user, expected", [
-    ("", ExecUser(0, 0, (10,), "/root")),
-    ("root", ExecUser(0, 0, (10,), "/root")),
-    ("0", ExecUser(0, 0, (10,), "/root")),
-    ("app", ExecUser(1000, 1000, (10, 50), "/home/app")),
-    ("1000", ExecUser(1000, 1000, (10, 50), "/home/app")),
-    ("daemon", ExecUser(1, 1, (100,), "/usr/sbin")),
-    ("app:staff", ExecUser(1000, 50, (), "/home/app")),
-    ("app:0", ExecUser(1000, 0, (), "/home/app")),
-    ("1000:1000", ExecUser(1000, 1000, (), "/home/app")),
-    ("4242", ExecUser(4242, 0, (), "/")),
-    ("4242:4343", ExecUser(4242, 4343, (), "/")),
-    ("4242:users", ExecUser(4242, 100, (), "/")),
+    ("", ExecUser(0, 0, (0, 10), "/root")),
+    ("root", ExecUser(0, 0, (0, 10), "/root")),
+    ("0", ExecUser(0, 0, (0, 10), "/root")),
+    ("app", ExecUser(1000, 1000, (1000, 10, 50), "/home/app")),
+    ("1000", ExecUser(1000, 1000, (1000, 10, 50), "/home/app")),
+    ("daemon", ExecUser(1, 1, (1, 100), "/usr/sbin")),
+    ("app:staff", ExecUser(1000, 50, (50,), "/home/app")),
+    ("app:0", ExecUser(1000, 0, (0,), "/home/app")),
+    ("1000:1000", ExecUser(1000, 1000, (1000,), "/home/app")),
+    ("4242", ExecUser(4242, 0, (0,), "/")),
+    ("4242:4343", ExecUser(4242, 4343, (4343,), "/")),
+    ("4242:users", ExecUser(4242, 100, (100,), "/")),
 ])
 def test_resolve_user(rootfs: Path, user: str, expected: ExecUser) -> None:
     assert resolve_user(rootfs, user) == expected
 
 
 def test_group_add(rootfs: Path) -> None:
-    assert resolve_user(rootfs, "app", ["users", "777", "wheel"]).additional_gids == (10, 50, 100, 777)
+    assert resolve_user(rootfs, "app", ["users", "777", "wheel"]).additional_gids == (1000, 10, 50, 100, 777)
 
 
 @pytest.mark.parametrize("user, group_add, message", [
@@ -70,8 +70,8 @@ def test_resolve_user_errors(rootfs: Path, user: str, group_add: list[str], mess
 
 
 def test_missing_files(tmp_path: Path) -> None:
-    assert resolve_user(tmp_path, "") == ExecUser(0, 0, (), "/")
-    assert resolve_user(tmp_path, "1000:1000") == ExecUser(1000, 1000, (), "/")
+    assert resolve_user(tmp_path, "") == ExecUser(0, 0, (0,), "/")
+    assert resolve_user(tmp_path, "1000:1000") == ExecUser(1000, 1000, (1000,), "/")
     with pytest.raises(SystemError_, match="unable to find user app"):
         resolve_user(tmp_path, "app")
 
@@ -87,7 +87,7 @@ def test_passwd_symlink_cannot_escape(tmp_path: Path) -> None:
         resolve_user(root, "evil")
     (root / "outside").mkdir()
     (root / "outside/passwd").write_text("inside:x:5:5::/in:/bin/sh\n")
-    assert resolve_user(root, "inside") == ExecUser(5, 5, (), "/in")
+    assert resolve_user(root, "inside") == ExecUser(5, 5, (5,), "/in")
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ Accepted forms (``docker run --user``, Dockerfile ``USER``): ``""`` (root), ``na
 ``name:group``, ``uid:gid``, ``name:gid``, ``uid:group``. A numeric uid need not exist in passwd;
 a name must. Without an explicit group the user's primary gid comes from passwd (0 if absent)
 and the supplementary groups are the ``/etc/group`` entries listing the user's name; with one,
-no supplementary groups. ``--group-add`` entries are appended. Error texts are docker's.
+no supplementary groups. ``--group-add`` entries are appended. The primary gid always leads the
+supplementary list, as dockerd writes ``additionalGids`` (``docker run busybox id`` prints
+``groups=0(root),10(wheel)``; ``-u 1000:1000`` prints ``groups=1000``). Error texts are docker's.
 
 The files are read inside ``rootfs`` with symlinks resolved within it (never out of it).
 """
@@ -127,4 +129,4 @@ def resolve_user(rootfs: Path, user: str, group_add: Iterable[str] = ()) -> Exec
                 raise SystemError_(f"Unable to find group {extra}")
             number = found[0]
         supplementary.append(number)
-    return ExecUser(uid, gid, tuple(dict.fromkeys(supplementary)), entry.home if entry else "/")
+    return ExecUser(uid, gid, tuple(dict.fromkeys([gid, *supplementary])), entry.home if entry else "/")
