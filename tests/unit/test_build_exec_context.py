@@ -116,6 +116,17 @@ def test_source_errors(context, source, message):
     assert err.value.message == message
 
 
+def test_symlink_loop_names_the_instruction(tmp_path: Path):
+    """A context link that leads back to itself (``loop -> /loop``: the context is "/") is an
+    error of the step, worded like the step's other failures."""
+    root = tmp_path / "ctx"
+    root.mkdir()
+    context = open_context(io.BytesIO(make_tar([("Dockerfile", b"FROM busybox\n"), ("loop", "link", "/loop")])), root)
+    with pytest.raises(InvalidParameter) as err:
+        copying.resolve_sources(context.tree, ["loop/x"], "COPY", in_context=True)
+    assert err.value.message == "COPY failed: loop/x: too many levels of symbolic links"
+
+
 def test_wildcards_follow_go_match(tmp_path: Path):
     for name in ("a.txt", "b.txt", "c.md", "sub/x.txt"):
         (tmp_path / name).parent.mkdir(exist_ok=True)

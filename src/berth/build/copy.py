@@ -131,8 +131,8 @@ def resolve_sources(tree: SourceTree, paths: list[str], instruction: str, *, in_
     """The sources ``paths`` name in ``tree``, in order (wildcard matches in walk order).
 
     Raises InvalidParameter: forbidden path (context only), a missing file (``file not found
-    in build context or excluded by .dockerignore: stat x: file does not exist``), or no file at
-    all (``no source files were specified``).
+    in build context or excluded by .dockerignore: stat x: file does not exist``), a symlink
+    loop, or no file at all (``no source files were specified``).
     """
     found: list[CopySource] = []
     for given in paths:
@@ -142,7 +142,10 @@ def resolve_sources(tree: SourceTree, paths: list[str], instruction: str, *, in_
         if has_wildcards(rel):
             found += _wildcard(tree, rel, extract)
             continue
-        full = tree.resolve(rel)
+        try:
+            full = tree.resolve(rel)
+        except InvalidParameter as err:  # a symlink loop: say which step met it, as other failures do
+            raise InvalidParameter(f"{instruction} failed: {err.message}") from None
         if not os.path.lexists(full):
             where = "file not found in build context or excluded by .dockerignore: " if in_context else ""
             raise InvalidParameter(f"{instruction} failed: {where}stat {rel}: file does not exist")
