@@ -107,8 +107,8 @@ def test_line1_seed_examples(d, image, tmp_path):
         "DRIVER    VOLUME NAME", f"local     {my_vol}"]
     [info] = json.loads(d.ok("volume", "inspect", my_vol))
     assert {k: v for k, v in info.items() if k != "CreatedAt"} == {
-        "Driver": "local", "Labels": None, "Mountpoint": str(d.data(my_vol)), "Name": my_vol,
-        "Options": None, "Scope": "local"}
+        "Driver": "local", "Labels": {}, "Mountpoint": str(d.data(my_vol)), "Name": my_vol,
+        "Options": {}, "Scope": "local"}
     assert d.ok("volume", "rm", my_vol) == f"{my_vol}\n"
 
     absent, devtest = uniq("myvol2-"), d.named("devtest-")

@@ -69,6 +69,18 @@ def test_volume_routes(daemon):
     assert not (daemon.root / "volumes" / name).exists()
 
 
+@pytest.mark.parametrize("extra,shown", [
+    ({}, None),                                  # docker-py, the docker 23+ CLI
+    ({"Labels": None, "DriverOpts": None}, None),
+    ({"Labels": {}, "DriverOpts": {}}, {}),      # the docker 20.10 CLI (and berth's)
+])
+def test_labels_and_options_shown_as_sent(daemon, extra, shown):
+    name = uniq()
+    status, created = call(daemon, "POST", "/volumes/create", {"Name": name, **extra})
+    assert status == 201 and (created["Labels"], created["Options"]) == (shown, shown)
+    assert call(daemon, "GET", f"/volumes/{name}")[1] == created
+
+
 @pytest.mark.parametrize("body,status,message", [
     ({"Name": "a"}, 400, "create a: volume name is too short, names should be at least two alphanumeric characters"),
     ({"Name": "x1", "DriverOpts": {"foo": "bar"}}, 400, 'create x1: invalid option: "foo"'),

@@ -93,7 +93,7 @@ def uniq(prefix: str = "v") -> str:
 # ----- volumes ------------------------------------------------------------------------------
 def test_create_inspect_list_remove(env):
     name = uniq()
-    created = run(env.service.create(name, "", {}, {"k": "v"}))
+    created = run(env.service.create(name, "", None, {"k": "v"}))
     data = env.config.data_root / "volumes" / name / "_data"
     assert created["Name"] == name and created["Mountpoint"] == str(data) and created["Labels"] == {"k": "v"}
     assert created["Driver"] == "local" and created["Scope"] == "local" and created["Options"] is None

@@ -9,17 +9,20 @@ from berth.volumes import views
 from berth.volumes.local import Volume, validate_options
 from berth.volumes.mountspec import parse_bind, parse_mount
 
-VOL = Volume("data-1", "2026-11-29T20:50:08Z", {"k": "v", "flag": ""}, {}, False)
-ANON = Volume("0" * 12 + "a" * 52, "2026-11-29T20:50:09Z", {"com.docker.volume.anonymous": ""}, {}, True)
+VOL = Volume("data-1", "2026-11-29T20:50:08Z", {"k": "v", "flag": ""}, None, False)
+ANON = Volume("0" * 12 + "a" * 52, "2026-11-29T20:50:09Z", {"com.docker.volume.anonymous": ""}, None, True)
 
 
 def test_volume_json_shape():
     assert views.volume_json(VOL, "/d/volumes/data-1/_data") == {
         "CreatedAt": "2026-11-29T20:50:08Z", "Driver": "local", "Labels": {"k": "v", "flag": ""},
         "Mountpoint": "/d/volumes/data-1/_data", "Name": "data-1", "Options": None, "Scope": "local"}
-    bare = Volume("x1", "t", {}, {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
+    bare = Volume("x1", "t", None, {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
     out = views.volume_json(bare, "/m")
     assert out["Labels"] is None and out["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+    # dockerd shows an empty map as the client sent it (the docker 20.10 CLI sends {}), nothing as null
+    empty = views.volume_json(Volume("x2", "t", {}, {}), "/m")
+    assert (empty["Labels"], empty["Options"]) == ({}, {})
 
 
 DOCKER_KEYS = ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW", "Propagation")
@@ -118,6 +121,15 @@ def test_prune_all(filters, expected):
     ({"o": ""}, 'missing required option: "device"'),
     ({"device": "/tmp"}, 'missing required option: "type"'),
     ({"device": "/tmp", "o": "bind"}, 'missing required option: "type"'),
+    # size is a quota: dockerd (without quota support, as here) answers these
+    ({"size": "0"}, None),
+    ({"size": "1m"}, "quota size requested but no quota support"),
+    ({"size": "1.5k"}, "quota size requested but no quota support"),
+    ({"size": "1m", "type": "tmpfs"}, 'missing required option: "device"'),
+    ({"size": "1m", "foo": "1"}, 'invalid option: "foo"'),
+    ({"size": "abc"}, "invalid size: 'abc'"),
+    ({"size": "-1"}, "invalid size: '-1'"),
+    ({"size": "1.2.3"}, 'strconv.ParseFloat: parsing "1.2.3": invalid syntax'),
 ])
 def test_local_driver_options(options, message):
     if message is None:

@@ -11,10 +11,11 @@ state (temporary ``.tmp-*`` and ``.trash-*`` entries are swept by :meth:`LocalDr
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,11 @@ from berth.runtime.mounts import parse_options
 from berth.snapshots.fsutil import fsync_dir, tree_size, unmount
 
 DRIVER = "local"
-OPTION_KEYS = ("type", "device", "o")
+OPTION_KEYS = ("type", "device", "o", "size")
+#: An option and those it cannot go without (dockerd's local driver ``mandatoryOpts``).
+_REQUIRES = {"device": ("type",), "type": ("device",), "o": ("device",)}
+# go-units RAMInBytes: a number, an optional binary multiple, an optional "i" and "b"
+_SIZE = re.compile(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?")
 _ROOT_MODE = 0o701   # docker's mode for volumes/ and volumes/<name>: others may traverse only
 _TMP_PREFIX = ".tmp-"
 _TRASH_PREFIX = ".trash-"
@@ -34,16 +39,17 @@ _TRASH_PREFIX = ".trash-"
 class Volume:
     """A volume's metadata, as stored in the ``volumes`` table.
 
-    ``created_at``: RFC 3339 (seconds, UTC). ``options``: the driver options (``type``,
-    ``device``, ``o``). ``anonymous``: created for a container without a name (docker 20.10
+    ``created_at``: RFC 3339 (seconds, UTC). ``labels``/``options`` (driver options ``type``,
+    ``device``, ``o``, ``size``) as the creator gave them: None when it sent none, which inspect
+    shows as ``null`` where an empty map shows as ``{}`` (dockerd keeps the difference). ``anonymous``: created for a container without a name (docker 20.10
     gives no label for this; berth keeps the flag and sets :data:`mountspec.ANONYMOUS_LABEL`).
     ``removing``: the removal started but may not have finished (finished on the next start).
     """
 
     name: str
     created_at: str
-    labels: dict[str, str] = field(default_factory=dict)
-    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] | None = None
+    options: dict[str, str] | None = None
     anonymous: bool = False
     driver: str = DRIVER
     removing: bool = False
@@ -58,24 +64,49 @@ class Volume:
     @property
     def needs_mount(self) -> bool:
         """True when the driver mounts something on ``_data`` (a ``type`` or ``device`` given)."""
-        return bool(self.options.get("type") or self.options.get("device"))
+        options = self.options or {}
+        return bool(options.get("type") or options.get("device"))
+
+    def option(self, key: str) -> str:
+        """The driver option ``key`` ("" when not given)."""
+        return (self.options or {}).get(key, "")
 
 
 def validate_options(options: dict[str, str]) -> None:
-    """Check ``docker volume create -o`` options for the local driver.
+    """Check ``docker volume create -o`` options for the local driver (docs: "docker volume
+    create", "Driver-specific options"; dockerd's local driver ``validateOpts``/``setOpts``).
+
+    ``size`` is a quota (go-units size such as ``10g``), which needs filesystem quota support
+    berth does not have: any size above zero is refused, as dockerd refuses it without quotas.
 
     Raises:
         InvalidParameter: ``invalid option: "<key>"`` for an unknown key, ``missing required
-            option: "device"`` / ``"type"`` when a mount is asked for without one (docker's texts,
+            option: "<key>"`` (``type``/``device``/``o`` need ``device``/``type``), ``invalid
+            size: '<text>'``, ``quota size requested but no quota support`` (docker's texts,
             without the ``create <name>: `` prefix the service adds).
     """
     for key in options:
         if key not in OPTION_KEYS:
             raise InvalidParameter(f'invalid option: "{key}"')
-    if options and "device" not in options:
-        raise InvalidParameter('missing required option: "device"')
-    if options and "type" not in options:
-        raise InvalidParameter('missing required option: "type"')
+    for key, needed in _REQUIRES.items():
+        missing = [other for other in needed if key in options and other not in options]
+        if missing:
+            raise InvalidParameter(f'missing required option: "{missing[0]}"')
+    if "size" in options and _size_in_bytes(options["size"]) > 0:
+        raise InvalidParameter("quota size requested but no quota support")
+
+
+def _size_in_bytes(text: str) -> int:
+    """go-units ``RAMInBytes`` (``512k``, ``1.5g``: binary multiples). Raises InvalidParameter."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise InvalidParameter(f"invalid size: '{text}'")
+    power = " kmgtp".index((match.group(2) or " ").lower())
+    try:
+        number = float(match.group(1))
+    except ValueError:  # "1.2.3" matches go-units' pattern and then fails Go's ParseFloat
+        raise InvalidParameter(f'strconv.ParseFloat: parsing "{match.group(1)}": invalid syntax') from None
+    return int(number * 1024 ** power)
 
 
 class LocalDriver:
@@ -218,9 +249,8 @@ class LocalDriver:
 
     @staticmethod
     def _mount(volume: Volume, path: Path) -> None:
-        device = volume.options.get("device", "")
-        fstype = volume.options.get("type", "")
-        flags, propagation, data = parse_options([o for o in volume.options.get("o", "").split(",") if o])
+        device, fstype = volume.option("device"), volume.option("type")
+        flags, propagation, data = parse_options([o for o in volume.option("o").split(",") if o])
         try:
             linux.mount(device, path, fstype or None, flags & ~linux.MS_REMOUNT, data or None)
             extra = flags & ~(linux.MS_BIND | linux.MS_REC)

@@ -52,6 +52,10 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _copy(mapping: dict[str, str] | None) -> dict[str, str] | None:
+    return None if mapping is None else dict(mapping)
+
+
 def new_volume_name() -> str:
     """64 hex characters whose 12-character prefix is not all digits (docker's random ids)."""
     while True:
@@ -172,17 +176,18 @@ class VolumeService:
     async def create(self, name: str = "", driver: str = "", options: dict[str, str] | None = None,
                      labels: dict[str, str] | None = None) -> dict[str, Any]:
         """``POST /volumes/create``: create ``name`` (a random one when empty) or return the
-        existing volume unchanged (docker's idempotent create).
+        existing volume unchanged (docker's idempotent create). ``options``/``labels``: None
+        when the client sent none (inspect then shows ``null``, ``{}`` for an empty map).
 
         Raises:
             InvalidParameter: a bad name or driver option (``create <name>: ...``).
             NotFound: a driver other than ``local`` (``error looking up volume plugin``).
         """
         async with self._lock:
-            volume, _ = self._create(name or new_volume_name(), driver, options or {}, labels or {}, False)
+            volume, _ = self._create(name or new_volume_name(), driver, options, labels, False)
         return self._json(volume)
 
-    def _create(self, name: str, driver: str, options: dict[str, str], labels: dict[str, str],
+    def _create(self, name: str, driver: str, options: dict[str, str] | None, labels: dict[str, str] | None,
                 anonymous: bool) -> tuple[Volume, bool]:
         """Create a volume or find it; returns ``(volume, created)``. Publishes ``create``."""
         if driver not in ("", DRIVER):
@@ -194,10 +199,10 @@ class VolumeService:
         created = volume is None or volume.removing
         if created:
             try:
-                local.validate_options(options)
+                local.validate_options(options or {})
             except InvalidParameter as exc:
                 raise InvalidParameter(f"create {name}: {exc.message}") from None
-            volume = Volume(name, _now(), dict(labels), dict(options), anonymous)
+            volume = Volume(name, _now(), _copy(labels), _copy(options), anonymous)
             self.driver.create(name)
             self._store(volume)
         assert volume is not None
@@ -253,7 +258,7 @@ class VolumeService:
         reclaimed = 0
         async with self._lock:
             for name, volume in sorted(self._volumes.items()):
-                anonymous = volume.anonymous or ANONYMOUS_LABEL in volume.labels
+                anonymous = volume.anonymous or ANONYMOUS_LABEL in (volume.labels or {})
                 if (not named_too and not anonymous) or not views.prune_matches(volume, filters):
                     continue
                 if self.users_of(name):
@@ -318,9 +323,9 @@ class VolumeService:
         else:
             name = spec.source or new_volume_name()
             # An anonymous --mount keeps its volume-label values (dockerd does) beside berth's marker.
-            labels = dict(spec.labels) if spec.source else {**spec.labels, ANONYMOUS_LABEL: ""}
+            labels = (dict(spec.labels) or None) if spec.source else {**spec.labels, ANONYMOUS_LABEL: ""}
             driver = spec.driver or str(host_config.get("VolumeDriver") or "")
-            volume, new = self._create(name, driver, dict(spec.driver_options), labels, not spec.source)
+            volume, new = self._create(name, driver, dict(spec.driver_options) or None, labels, not spec.source)
             if new:
                 created.append(volume)
         return views.mount_point(spec, volume.name, str(self.driver.data_path(volume.name)))

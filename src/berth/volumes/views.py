@@ -20,12 +20,16 @@ _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def volume_json(volume: Volume, mountpoint: str) -> dict[str, Any]:
-    """The Engine API ``Volume`` object (``Labels``/``Options`` null when empty, as dockerd)."""
+    """The Engine API ``Volume`` object (``Labels``/``Options`` null when the creator gave none,
+    ``{}`` when it gave an empty map, as dockerd)."""
     return {
-        "CreatedAt": volume.created_at, "Driver": volume.driver, "Labels": dict(volume.labels) or None,
-        "Mountpoint": mountpoint, "Name": volume.name, "Options": dict(volume.options) or None,
-        "Scope": "local",
+        "CreatedAt": volume.created_at, "Driver": volume.driver, "Labels": _copy(volume.labels),
+        "Mountpoint": mountpoint, "Name": volume.name, "Options": _copy(volume.options), "Scope": "local",
     }
+
+
+def _copy(mapping: dict[str, str] | None) -> dict[str, str] | None:
+    return None if mapping is None else dict(mapping)
 
 
 def mount_point(spec: MountSpec, volume_name: str = "", volume_path: str = "") -> dict[str, Any]:
@@ -100,14 +104,15 @@ def list_matches(volume: Volume, filters: dict[str, list[str]], in_use: bool) ->
         return False
     if filters.get("driver") and volume.driver not in filters["driver"]:
         return False
-    return not filters.get("label") or all(_label_matches(volume.labels, s) for s in filters["label"])
+    return not filters.get("label") or all(_label_matches(volume.labels or {}, s) for s in filters["label"])
 
 
 def prune_matches(volume: Volume, filters: dict[str, list[str]]) -> bool:
     """``POST /volumes/prune`` label filters: every ``label`` must match, no ``label!`` may."""
-    if not all(_label_matches(volume.labels, s) for s in filters.get("label", [])):
+    labels = volume.labels or {}
+    if not all(_label_matches(labels, s) for s in filters.get("label", [])):
         return False
-    return not any(_label_matches(volume.labels, s) for s in filters.get("label!", []))
+    return not any(_label_matches(labels, s) for s in filters.get("label!", []))
 
 
 def prune_all(filters: dict[str, list[str]]) -> bool:

@@ -14,10 +14,12 @@ from berth.errors import InvalidParameter
 from berth.volumes.service import VolumeService
 
 
-def _string_map(body: dict[str, Any], key: str) -> dict[str, str]:
+def _string_map(body: dict[str, Any], key: str) -> dict[str, str] | None:
+    """``body[key]`` as a string map; None when absent or null (kept apart from ``{}``: dockerd
+    shows the volume's ``Labels``/``Options`` as the client sent them)."""
     value = body.get(key)
     if value is None:
-        return {}
+        return None
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise InvalidParameter(f"json: cannot unmarshal {key} into Go struct field VolumeCreateBody.{key} "
                                "of type map[string]string")
