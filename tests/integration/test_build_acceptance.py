@@ -8,7 +8,8 @@ Where each acceptance line is shown:
 2. Cache behaviour: :func:`test_cache_rebuild_touch_change_and_no_cache` (here, on the seed's
    hello.c through the CLI and a real directory); more cases (modes, build args, restarts,
    --cache-from) in ``test_build_cache.py``.
-3. Parser and expansion cases: ``tests/unit/test_build_acceptance_parser.py``;
+3. Parser and expansion cases: ``tests/unit/test_build_acceptance_parser.py`` (one test per
+   case) and :func:`test_parser_cases_in_a_real_build` (here, through berthd);
    :func:`test_inherited_cmd_cleared_by_entrypoint` (here, on debian's inherited ``CMD ["bash"]``).
 4. The real docker CLI and docker-py: :func:`test_docker_cli_builds_seed_dockerfiles`,
    :func:`test_docker_py_images_build_streams_the_log` (here).
@@ -23,21 +24,21 @@ the first run on a machine pays for debootstrap; the images are imported once pe
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from contrib.mkimage import baseimages, debs, mkdebian, rootfs
 
 from tests.daemon_fixture import BERTH, Daemon
-
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+from tests.integration.test_build_support import require_containers
 
 # The seed's Dockerfiles ("FROM ubuntu / RUN apt-get update / RUN apt-get -y install cowsay"),
 # with the packages from the context instead of the network.
@@ -49,6 +50,12 @@ HELLO_C = '#include <stdio.h>\n\nint main(void)\n{\n    printf("Hello, World!\\n
 HELLO = "FROM debian:bookworm-build\nCOPY hello.c /\nRUN make hello\nCMD /hello\n"
 HELLO_MULTI = ("FROM debian:bookworm-build AS compiler\nCOPY hello.c /\nRUN make hello\n"
                "FROM debian:bookworm\nCOPY --from=compiler /hello /hello\nCMD /hello\n")
+
+
+def debian_test(test: Callable[..., None]) -> Callable[..., None]:
+    """A test on the Debian images: slow, with room for their fixture to debootstrap on a cold
+    cache (~2 minutes) and import them."""
+    return pytest.mark.slow(pytest.mark.timeout(900)(test))
 
 
 def _say(message: str) -> None:
@@ -108,6 +115,7 @@ def _hits(stdout: str) -> list[bool]:
     return [" ---> Using cache\n" in chunk for chunk in re.split(r"^Step \d+/\d+ : ", stdout, flags=re.M)[2:]]
 
 
+@debian_test
 def test_seed_cowsay_image(debian_daemon, cowsay_context):
     """1. The seed's Dockerfiles, on a Debian base made with debootstrap: the cowsay image."""
     tag = _tag("cowsay")
@@ -117,6 +125,7 @@ def test_seed_cowsay_image(debian_daemon, cowsay_context):
     assert "< bonjour >" in said and "(oo)" in said
 
 
+@debian_test
 def test_seed_cowsay_entrypoint_and_cmd(debian_daemon, cowsay_context):
     """1. The ENTRYPOINT/CMD cowsay example, where ``run img`` says "hello world" and
     ``run img salut`` says "salut"."""
@@ -128,6 +137,7 @@ def test_seed_cowsay_entrypoint_and_cmd(debian_daemon, cowsay_context):
     assert "< salut >" in salut and "hello world" not in salut
 
 
+@debian_test
 def test_seed_hello_c_single_stage(debian_daemon, hello_context):
     """1. hello.c built with gcc, single-stage."""
     tag = _tag("hello")
@@ -137,6 +147,7 @@ def test_seed_hello_c_single_stage(debian_daemon, hello_context):
     assert tools.split() == ["/usr/bin/gcc", "/usr/bin/make", "/hello.c"]
 
 
+@debian_test
 def test_seed_hello_c_multi_stage(debian_daemon, hello_context):
     """1. hello.c multi-stage, where the multi-stage image holds /hello and no compiler."""
     single, multi = _tag("hello"), _tag("hello-multi")
@@ -152,6 +163,7 @@ def test_seed_hello_c_multi_stage(debian_daemon, hello_context):
     assert sizes[multi] - base < 1_000_000 < sizes[single] - base - 100_000_000, sizes
 
 
+@debian_test
 def test_cache_rebuild_touch_change_and_no_cache(debian_daemon, hello_context):
     """2. Rebuilding an unchanged Dockerfile hits the cache on every step; ``touch`` on a copied
     file still hits; a content change misses from that COPY on; ``--no-cache`` misses everywhere."""
@@ -174,6 +186,7 @@ def test_cache_rebuild_touch_change_and_no_cache(debian_daemon, hello_context):
     assert _hits(fresh) == [False, False, False] and fresh.count("Running in") == 1
 
 
+@debian_test
 def test_inherited_cmd_cleared_by_entrypoint(debian_daemon, tmp_path):
     """3. Inherited CMD cleared by ENTRYPOINT (debian:bookworm's ``CMD ["bash"]``), while a CMD
     set in the same Dockerfile is kept (Dockerfile reference, "ENTRYPOINT")."""
@@ -188,11 +201,52 @@ def test_inherited_cmd_cleared_by_entrypoint(debian_daemon, tmp_path):
         assert got == ("null" if cmd is None else f'["{cmd[0]}"]'), dockerfile
 
 
+PARSER_CASES = """\
+# escape=`
+ARG TAG=latest
+ARG OTHER=meta
+FROM busybox:$TAG
+ARG TAG
+ENV a=1 b=$a
+ENV c=$a
+LABEL hash=x#y tag=[$TAG] other=[$OTHER]
+COPY . /ctx/
+RUN echo first `
+    second # not a comment for the parser; the shell drops it
+CMD ["echo", "unterminated]
+"""
+
+
+def test_parser_cases_in_a_real_build(shared_daemon, tmp_path):
+    """3. Parser and expansion cases, with the right values, end to end: escape directive at the
+    top; mid-line ``#``; invalid-JSON exec form run by the shell; ``ENV a=1 b=$a`` in one line
+    vs two; ARG before FROM with and without redeclaration; ``.dockerignore`` with ``**``, ``!``
+    and a leading ``/``."""
+    require_containers(shared_daemon)
+    (tmp_path / "Dockerfile").write_text(PARSER_CASES)
+    (tmp_path / ".dockerignore").write_text("**/*.log\n!keep/**\n/build\n")
+    for name in ("a.log", "x/y/z.log", "keep/x/a.log", "build/out.o", "src/build", "src/main.c"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    tag = _tag("parser")
+    out = shared_daemon.ok("build", "--no-cache", "-t", tag, str(tmp_path))
+    assert "Step 9/10 : RUN echo first     second # not a comment for the parser; the shell drops it" in out
+    assert "\nfirst second\n" in out
+    config = json.loads(shared_daemon.ok("image", "inspect", "-f", "{{json .Config}}", tag))
+    assert [e for e in config["Env"] if not e.startswith("PATH=")] == ["a=1", "b=", "c=1"]
+    assert config["Labels"] == {"hash": "x#y", "tag": "[latest]", "other": "[]"}
+    assert config["Cmd"] == ["/bin/sh", "-c", '["echo", "unterminated]']
+    files = shared_daemon.ok("run", "--rm", tag, "find", "/ctx", "-type", "f").split()
+    assert sorted(files) == ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/keep/x/a.log", "/ctx/src/build",
+                             "/ctx/src/main.c"]
+
+
 def _docker(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKER_HOST": daemon.host, "DOCKER_BUILDKIT": "0"}
     return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=600)
 
 
+@debian_test
 @pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
 def test_docker_cli_builds_seed_dockerfiles(debian_daemon, cowsay_context, hello_context):
     """4. The real docker CLI (``DOCKER_BUILDKIT=0 docker build``) against berthd builds the same
@@ -210,6 +264,7 @@ def test_docker_cli_builds_seed_dockerfiles(debian_daemon, cowsay_context, hello
     assert _docker(debian_daemon, "run", "--rm", hello).stdout.startswith("Hello, World! ")
 
 
+@debian_test
 def test_docker_py_images_build_streams_the_log(debian_daemon, cowsay_context, tmp_path):
     """4. docker-py ``images.build(path=..., tag=...)`` works and streams the log."""
     import docker
