@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -100,6 +101,11 @@ class AttachSession:
             self.done.set_result(how)
 
 
+def _finish_session(session: AttachSession, task: asyncio.Task[str]) -> None:
+    """Done callback of a relay task: the session ends as the relay said, or "closed" on error."""
+    session.finish(task.result() if not task.cancelled() and task.exception() is None else "closed")
+
+
 async def relay(session: AttachSession, stream: Any) -> str:
     """Copy shim output to the client and client stdin to the shim until the process ends, the
     client detaches or goes away. Returns ``"exited"``, ``"detached"`` or ``"closed"``."""
@@ -175,8 +181,7 @@ class AttachHub:
                 continue
             stream = await shim.attach(session.stdin, session.stdout, session.stderr)
             task = spawn(relay(session, stream), name=f"attach-{container.short_id}")
-            task.add_done_callback(lambda t, s=session: s.finish(t.result() if not t.cancelled()
-                                                                 and t.exception() is None else "closed"))
+            task.add_done_callback(functools.partial(_finish_session, session))
 
     def fail_pending(self, cid: str) -> None:
         """The start failed: release the waiting clients."""

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from berth.containers.model import Container, new_container_id
-from berth.errors import InvalidParameter
+from berth.errors import Conflict, InvalidParameter
 from berth.images.model import container_config
 from berth.timeutil import rfc3339_nano
 
@@ -112,13 +112,17 @@ def entrypoint_and_args(config: dict[str, Any]) -> tuple[str, list[str]]:
     return argv[0], argv[1:]
 
 
-def validate_host_config(hc: dict[str, Any], ncpu: int | None = None) -> None:
-    """dockerd's checks of resources and restart policy. Raises InvalidParameter."""
+def validate_host_config(hc: dict[str, Any], ncpu: int | None = None, update: bool = False) -> None:
+    """dockerd's checks of resources and restart policy. Raises InvalidParameter.
+
+    ``update``: ``hc`` holds only the resources of an update request (a memory+swap limit
+    alone is then allowed, as dockerd's ``verifyPlatformContainerResources(..., update)``).
+    """
     memory = int(hc.get("Memory") or 0)
     swap = int(hc.get("MemorySwap") or 0)
     if memory and memory < MIN_MEMORY:
         raise InvalidParameter("Minimum memory limit allowed is 6MB")
-    if swap > 0 and not memory:
+    if swap > 0 and not memory and not update:
         raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
     if memory and swap > 0 and swap < memory:
         raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
@@ -154,6 +158,39 @@ def validate_host_config(hc: dict[str, Any], ncpu: int | None = None) -> None:
         raise InvalidParameter(f'logger: no log driver named \'{log_type}\' is registered')
 
 
+#: HostConfig resources ``POST /containers/{id}/update`` may change; 0 or absent leaves them as they are.
+UPDATABLE = ("CpuShares", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuPeriod", "CpuQuota",
+             "CpusetCpus", "CpusetMems", "BlkioWeight", "KernelMemory")
+
+
+def merge_update(hc: dict[str, Any], body: dict[str, Any], cid: str) -> dict[str, Any]:
+    """The HostConfig ``hc`` after ``docker update`` with ``body`` (an UpdateConfig), validated.
+
+    dockerd 20.10's rules (``container.UpdateContainer``): clients send 0 for unset resources,
+    so 0 changes nothing; ``PidsLimit`` changes when present (0 or less: unlimited); the
+    request's own values are validated (not the merge: a reservation above the old limit
+    passes); a new memory limit above the recorded memory+swap limit needs ``MemorySwap`` in
+    the same update. Raises Conflict ("Cannot update container ID: ...") or InvalidParameter (validation).
+    """
+    policy = body.get("RestartPolicy") or {}
+    validate_host_config({**{key: body.get(key) for key in UPDATABLE}, "RestartPolicy": policy}, update=True)
+    merged = dict(hc)
+    memory, swap = int(body.get("Memory") or 0), int(body.get("MemorySwap") or 0)
+    if memory and not swap and memory > int(hc.get("MemorySwap") or 0):
+        raise Conflict(f"Cannot update container {cid}: Memory limit should be smaller than already set "
+                       "memoryswap limit, update the memoryswap at the same time")
+    for key in UPDATABLE:
+        if body.get(key):
+            merged[key] = body[key]
+    if body.get("PidsLimit") is not None:
+        merged["PidsLimit"] = body["PidsLimit"]
+    if policy.get("Name"):
+        if policy["Name"] not in ("", "no") and hc.get("AutoRemove"):
+            raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        merged["RestartPolicy"] = policy
+    return merged
+
+
 def validate_config(config: dict[str, Any]) -> None:
     workdir = config.get("WorkingDir") or ""
     if workdir and not workdir.startswith("/"):
@@ -176,6 +213,9 @@ def build_container(body: dict[str, Any], name: str, image_ref: str, image_id: s
     if not (body.get("HostConfig") or {}).get("Runtime"):
         host_config["Runtime"] = default_runtime
     validate_host_config(host_config)
+    if host_config.get("Memory") and not host_config.get("MemorySwap"):
+        # dockerd's adaptContainerSettings: memory+swap defaults to twice the memory limit
+        host_config["MemorySwap"] = 2 * int(host_config["Memory"])
     merged = merge_image_config(user, image_config)
     path, args = entrypoint_and_args(merged)
     cid = new_container_id()

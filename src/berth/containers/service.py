@@ -10,6 +10,7 @@ container waits on its shim and handles the exit (state, cleanup, restart policy
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import os
 import signal as signals
@@ -20,7 +21,7 @@ from typing import Any
 from berth.aio import spawn
 from berth.containers import views
 from berth.containers.attach import AttachHub
-from berth.containers.create import build_container, validate_host_config
+from berth.containers.create import build_container, merge_update
 from berth.containers.model import ZERO_TIME, Container, random_name
 from berth.containers.runner import Runner
 from berth.containers.store import ContainerStore
@@ -458,7 +459,7 @@ class ContainerService:
         try:
             await asyncio.wait_for(exited(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def kill(self, ref: str, sig: str | None = None) -> None:
@@ -543,7 +544,7 @@ class ContainerService:
             raise InvalidParameter("Neither old nor new names may be empty")
         name = self.store.check_name(new_name, c.id)
         if name == c.name:
-            raise Conflict(f"Renaming a container with the same name as its current name")
+            raise Conflict("Renaming a container with the same name as its current name")
         old = c.name
         c.name = name
         self.store.save(c)
@@ -576,19 +577,12 @@ class ContainerService:
     async def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /containers/{id}/update``: resources and restart policy (live when running)."""
         c = self.get(ref)
-        allowed = ("CpuShares", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuPeriod", "CpuQuota",
-                   "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy", "BlkioWeight", "KernelMemory")
-        merged = dict(c.host_config)
-        for key in allowed:
-            if key in body and body[key] is not None and body[key] != "":
-                if key == "RestartPolicy" and not (body[key] or {}).get("Name"):
-                    continue
-                merged[key] = body[key]
-        if (merged.get("RestartPolicy") or {}).get("Name") not in (None, "", "no") and merged.get("AutoRemove"):
-            raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for the container")
-        validate_host_config(merged)
+        merged = merge_update(c.host_config, body, c.id)
         if c.state.running:
-            await asyncio.to_thread(cgroups.update, c.cgroup_path, _resources_of(merged))
+            try:
+                await asyncio.to_thread(cgroups.update, c.cgroup_path, _resources_of(merged))
+            except OSError as exc:
+                raise SystemError_(f"Cannot update container {c.id}: {exc.strerror or exc}") from exc
         c.host_config = merged
         self.store.save(c)
         self._event("update", c)
@@ -603,7 +597,7 @@ class ContainerService:
         c = self.get(ref)
         return views.inspect(self, c, size)
 
-    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+    async def prune(self, filters: dict[str, builtins.list[str]]) -> dict[str, Any]:
         """``POST /containers/prune``: remove stopped containers (filters: until, label)."""
         views.check_filters(filters, {"until", "label", "label!"})
         deleted, reclaimed = [], 0
@@ -689,8 +683,8 @@ def _resources_of(hc: dict[str, Any]) -> dict[str, Any]:
     if hc.get("CpusetCpus"):
         cpu["cpus"] = hc["CpusetCpus"]
     out: dict[str, Any] = {"memory": memory, "cpu": cpu}
-    if hc.get("PidsLimit"):
-        out["pids"] = {"limit": int(hc["PidsLimit"])}
+    if hc.get("PidsLimit") is not None:
+        out["pids"] = {"limit": int(hc["PidsLimit"]) if int(hc["PidsLimit"]) > 0 else -1}
     return out
 
 

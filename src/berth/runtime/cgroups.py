@@ -143,11 +143,7 @@ def _apply_v1(dirs: dict[str, Path], resources: dict[str, Any]) -> None:
     memory = resources.get("memory") or {}
     if "memory" in dirs:
         mem = dirs["memory"]
-        if memory.get("limit"):
-            _write(mem / "memory.limit_in_bytes", memory["limit"])
-        swap = memory.get("swap")
-        if swap and (mem / "memory.memsw.limit_in_bytes").exists():
-            _write(mem / "memory.memsw.limit_in_bytes", swap)
+        _apply_memory_limits_v1(mem, memory.get("limit") or 0, memory.get("swap") or 0)
         if memory.get("reservation"):
             _write(mem / "memory.soft_limit_in_bytes", memory["reservation"])
         if memory.get("swappiness") is not None and 0 <= memory["swappiness"] <= 100:
@@ -172,6 +168,35 @@ def _apply_v1(dirs: dict[str, Path], resources: dict[str, Any]) -> None:
         _write(dirs["blkio"] / "blkio.weight", weight)
     if "devices" in dirs and resources.get("devices") is not None:
         _apply_devices_v1(dirs["devices"], resources["devices"])
+
+
+def _apply_memory_limits_v1(mem: Path, limit: int, swap: int) -> None:
+    """The kernel keeps memory+swap >= memory at every step, so when a live update raises the
+    memory limit above the current memsw limit, memsw goes first (runc does the same)."""
+    memsw = mem / "memory.memsw.limit_in_bytes"
+    with_swap = bool(swap) and memsw.exists()
+    current = _int(memsw) if with_swap else 0
+    if with_swap and limit and (swap < 0 or limit > current > 0):
+        _write(memsw, swap)
+        with_swap = False
+    if limit:
+        _write(mem / "memory.limit_in_bytes", limit)
+    if with_swap:
+        _write(memsw, swap)
+
+
+def update(cgroup_path: str, resources: dict[str, Any]) -> None:
+    """Apply OCI ``resources`` to the existing cgroup of a running container (``docker update``).
+
+    Zero or absent values leave a limit as it is; device rules are not touched. Raises
+    ``OSError`` when the kernel refuses a value (e.g. ``EBUSY`` for a memory limit below usage).
+    """
+    resources = {key: value for key, value in resources.items() if key != "devices"}
+    dirs = directories(cgroup_path)
+    if is_v2_only():
+        _apply_v2(dirs[""], resources)
+    else:
+        _apply_v1(dirs, resources)
 
 
 def device_rule(rule: dict[str, Any]) -> str:
