@@ -105,6 +105,8 @@ def test_writes_through_symlinks_stay_inside(tmp_path: Path) -> None:
     target.mkdir(parents=True)
     passwd = host_file_state("/etc/passwd")
     layer = tar_bytes(
+        entry("etc", tarfile.DIRTYPE),
+        entry("usr/lib", tarfile.DIRTYPE),
         entry("a", tarfile.SYMTYPE, linkname="/etc"),
         entry("a/passwd", data=b"pwned\n"),
         entry("root", tarfile.SYMTYPE, linkname="/"),
@@ -124,6 +126,19 @@ def test_writes_through_symlinks_stay_inside(tmp_path: Path) -> None:
     assert os.readlink(target / "a") == "/etc"
     assert host_file_state("/etc/passwd") == passwd
     assert listing(tmp_path, target) == {"sandbox", "sandbox/fs"}
+
+
+@pytest.mark.parametrize("link", ["/etc", "usr/lib", "/missing/../etc", "file"])
+def test_writes_through_links_to_no_directory_are_refused(tmp_path: Path, link: str) -> None:
+    """dockerd unpacks in a chroot, where writing through a link to a missing directory fails
+    (ENOENT): the layer may not conjure the link's target up (issue #2, acceptance line 6)."""
+    target = tmp_path / "sandbox/fs"
+    target.mkdir(parents=True)
+    layer = tar_bytes(entry("file", data=b"x"), entry("a", tarfile.SYMTYPE, linkname=link),
+                      entry("a/passwd", data=b"pwned\n"))
+    with pytest.raises(InvalidParameter, match='"a": no such file or directory'):
+        apply_layer(target, io.BytesIO(layer))
+    assert not (target / "etc").exists() and not (target / "usr").exists()
 
 
 def test_refused_layer_leaves_no_snapshot(tmp_path: Path) -> None:

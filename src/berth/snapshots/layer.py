@@ -129,6 +129,8 @@ class _Unpacker:
     def _parent(self, rel: str) -> Path:
         """The directory ``rel`` inside the root, created (0755, root-owned) where missing."""
         resolved = fsutil.secure_join(self.root, rel)
+        if resolved != self.root / rel:
+            self._check_links_lead_to_dirs(rel)
         current = self.root
         for part in resolved.relative_to(self.root).parts:
             current = current / part
@@ -146,6 +148,24 @@ class _Unpacker:
                 continue
             raise InvalidParameter(f'unpacking layer: "{rel}" is not a directory')
         return current
+
+    def _check_links_lead_to_dirs(self, rel: str) -> None:
+        """Refuse an entry whose directory path passes through a symlink that does not lead to a
+        directory: dockerd unpacks in a chroot and fails there with ENOENT rather than create the
+        link's missing target, so a layer cannot make directories by writing through a link."""
+        prefix = self.root
+        for part in rel.split("/"):
+            prefix = prefix / part
+            try:
+                st = os.lstat(prefix)
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            if stat.S_ISLNK(st.st_mode):
+                target = fsutil.secure_join(self.root, str(prefix.relative_to(self.root)))
+                if not target.is_dir():
+                    raise InvalidParameter(
+                        f'unpacking layer: "{rel}": no such file or directory (symlink '
+                        f'"{prefix.relative_to(self.root)}" -> "{os.readlink(prefix)}" leads to no directory)')
 
     def _whiteout(self, parent_rel: str, base: str, raw_name: str) -> None:
         if base == OPAQUE_MARKER:
