@@ -46,7 +46,7 @@ CASES = {
         "COPY failed: loop/x: too many levels of symbolic links"),
     "COPY --from a missing stage": (
         "FROM busybox AS base\nFROM busybox\nCOPY --from=nostage /a /b\n", 1,
-        "Step 3/3 : COPY --from=nostage /a /b", "invalid from flag value nostage: No such image: nostage"),
+        "Step 3/3 : COPY --from=nostage /a /b", "invalid from flag value nostage: No such image: nostage:latest"),
     "failing RUN": (
         "FROM busybox\nRUN echo partial > /p && exit 3\n", 3, "Step 2/2 : RUN echo partial > /p && exit 3",
         "The command '/bin/sh -c echo partial > /p && exit 3' returned a non-zero code: 3"),

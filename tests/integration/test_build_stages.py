@@ -67,7 +67,7 @@ def test_independent_stages_run_concurrently_output_in_order(bdaemon):
 
 def test_copy_from_errors(bdaemon):
     missing = build(bdaemon, {"Dockerfile": "FROM busybox\nCOPY --from=nostage /a /b\n"})
-    assert missing.error == "invalid from flag value nostage: No such image: nostage"
+    assert missing.error == "invalid from flag value nostage: No such image: nostage:latest"
     later = build(bdaemon, {"Dockerfile": "FROM busybox\nFROM busybox\nCOPY --from=1 /a /b\n"})
     assert later.error == "invalid from flag value 1: index out of bounds"
     no_file = build(bdaemon, {"Dockerfile": "FROM busybox AS a\nFROM busybox\nCOPY --from=a /nope /b\n"})

@@ -14,13 +14,14 @@ import gzip
 import hashlib
 import io
 import json
+import posixpath
 import tarfile
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from berth.errors import InvalidParameter, NotFound
 from berth.images import reference as refs
-from berth.images.model import Image
+from berth.images.model import Image, chain_ids, image_id
 from berth.images.store import ImageStore
 
 MEDIA_GZIP = ("application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.docker.image.rootfs.diff.tar.gzip")
@@ -63,7 +64,7 @@ def write_save(store: ImageStore, items: list[SaveItem], out: BinaryIO) -> None:
         for item in items:
             layers = store.layers_of(item.image)
             v1 = _v1_ids([layer.chain_id for layer in layers])
-            for layer, lid in zip(layers, v1):
+            for layer, lid in zip(layers, v1, strict=True):
                 if lid in written:
                     continue
                 written.add(lid)
@@ -107,19 +108,34 @@ class _Members:
         self.store = store
         self.blobs: dict[str, str] = {}
         self.added: set[str] = set()
+        self.new_layers: list[str] = []
+        self.new_images: list[Image] = []
 
     def spool(self, stream: BinaryIO) -> None:
+        """Store every regular member; symlinks and hard links between members name the same blob
+        (``docker save`` links a layer shared by two images: ``<id2>/layer.tar -> ../<id1>/layer.tar``)."""
+        links: dict[str, str] = {}
         try:
             with tarfile.open(fileobj=stream, mode="r|*") as tar:
                 for member in tar:
-                    if not member.isfile():
-                        continue
-                    src = tar.extractfile(member)
-                    assert src is not None
-                    digest = self.store_stream(src)
-                    self.blobs[_clean(member.name)] = digest
+                    name = _clean(member.name)
+                    if member.issym():
+                        links[name] = _clean(posixpath.join(posixpath.dirname(name), member.linkname))
+                    elif member.islnk():
+                        links[name] = _clean(member.linkname)
+                    elif member.isfile():
+                        src = tar.extractfile(member)
+                        assert src is not None
+                        self.blobs[name] = self.store_stream(src)
         except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
             raise InvalidParameter(f"invalid tar archive: {exc}") from None
+        for name, target in links.items():
+            for _ in range(len(links)):  # follow link to link, never around a cycle
+                if target not in links:
+                    break
+                target = links[target]
+            if target in self.blobs:
+                self.blobs.setdefault(name, self.blobs[target])
 
     def store_stream(self, src: BinaryIO) -> str:
         """Copy ``src`` into the content store; remember the digest when it is new."""
@@ -149,10 +165,18 @@ class _Members:
             if not self.store._blob_referenced(digest) and self.store.by_id(digest) is None:
                 self.store.content.delete(digest)
 
+    def roll_back(self) -> None:
+        """Remove the images and layers this load created (it failed part way)."""
+        for image in reversed(self.new_images):
+            if not image.tags and not image.digests and not self.store.children(image.id):
+                self.store.delete_image(image)
+        for chain in reversed(self.new_layers):  # top layers first; each only while unused
+            self.store.release_layers([chain])
+
 
 def _clean(name: str) -> str:
-    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-    return "/".join(parts)
+    """An archive member name as a key: ``./a//b/../c`` -> ``a/c`` (``..`` stops at the top)."""
+    return posixpath.normpath("/" + name.replace("\\", "/")).lstrip("/")
 
 
 def load_archive(store: ImageStore, stream: BinaryIO) -> list[LoadedImage]:
@@ -173,6 +197,9 @@ def load_archive(store: ImageStore, stream: BinaryIO) -> list[LoadedImage]:
             raise InvalidParameter("invalid archive: no manifest.json or index.json found")
         keep = {d for item in loaded for d in _blobs_of(store, item.image)}
         return loaded
+    except BaseException:
+        members.roll_back()
+        raise
     finally:
         members.discard_unused(keep)
 
@@ -189,7 +216,7 @@ def _load_docker_archive(store: ImageStore, members: _Members) -> list[LoadedIma
     for entry in manifest:
         config_digest = members.digest(entry.get("Config", ""))
         layers = [members.digest(name) for name in entry.get("Layers") or []]
-        image = _assemble(store, store.content.read(config_digest), layers)
+        image = _assemble(members, store.content.read(config_digest), layers)
         tags = [str(refs.with_default_tag(refs.parse_normalized_named(t))) for t in entry.get("RepoTags") or []]
         out.append(LoadedImage(image, tags))
     return out
@@ -199,12 +226,12 @@ def _load_oci_layout(store: ImageStore, members: _Members) -> list[LoadedImage]:
     index = members.json("index.json")
     out = []
     for desc in index.get("manifests") or []:
-        for manifest, annotations in _manifests(members, desc):
+        for manifest, notes in _manifests(members, desc):
             layers = [_layer_blob(store, members, layer) for layer in manifest.get("layers") or []]
             config_bytes = store.content.read(members.digest(_blob_name(manifest["config"]["digest"])))
-            image = _assemble(store, config_bytes, layers)
+            image = _assemble(members, config_bytes, layers)
             tags = []
-            name = annotations.get("io.containerd.image.name") or annotations.get("org.opencontainers.image.ref.name")
+            name = notes.get("io.containerd.image.name") or notes.get("org.opencontainers.image.ref.name")
             if name:
                 try:
                     ref = refs.parse_normalized_named(name)
@@ -253,8 +280,10 @@ def _is_gzip(store: ImageStore, digest: str) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
-def _assemble(store: ImageStore, config_bytes: bytes, layer_blobs: list[str]) -> Image:
-    """Register ``layer_blobs`` in order, check them against the config, and add the image."""
+def _assemble(members: _Members, config_bytes: bytes, layer_blobs: list[str]) -> Image:
+    """Register ``layer_blobs`` in order, check them against the config, and add the image;
+    ``members`` records the layers and the image that are new, for :meth:`_Members.roll_back`."""
+    store = members.store
     try:
         config = json.loads(config_bytes)
     except ValueError as exc:
@@ -264,11 +293,18 @@ def _assemble(store: ImageStore, config_bytes: bytes, layer_blobs: list[str]) ->
         raise InvalidParameter(f"invalid manifest, layers length mismatch: expected {len(diff_ids)}, "
                                f"got {len(layer_blobs)}")
     parent = None
-    for want, blob in zip(diff_ids, layer_blobs):
+    for index, (want, blob) in enumerate(zip(diff_ids, layer_blobs, strict=True)):
         if want != blob:
-            raise InvalidParameter(f"invalid diffID for layer: expected {want!r}, got {blob!r}")
+            raise InvalidParameter(f'invalid diffID for layer {index}: expected "{want}", got "{blob}"')
+        chain = chain_ids([parent, blob])[-1] if parent else blob
+        if store.layer(chain) is None:
+            members.new_layers.append(chain)
         parent = store.register_blob_layer(blob, parent).chain_id
+    known = store.by_id(image_id(config_bytes)) is not None
     try:
-        return store.add_image(config_bytes)
+        image = store.add_image(config_bytes)
     except NotFound as exc:
         raise InvalidParameter(str(exc)) from None
+    if not known:
+        members.new_images.append(image)
+    return image

@@ -7,8 +7,8 @@ caller's worker thread; events are published through ``publish`` from the event 
 
 from __future__ import annotations
 
-import gzip
 import bz2
+import gzip
 import io
 import lzma
 from collections.abc import Callable
@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from berth.errors import Conflict, InvalidParameter, NotFound
+from berth.images import listing, views
 from berth.images import reference as refs
-from berth.images import views
 from berth.images.archive import LoadedImage, SaveItem, load_archive, write_save
 from berth.images.changes import apply_changes
 from berth.images.model import Image, encode_config, new_image_config
 from berth.images.store import ImageStore
-from berth.timeutil import parse_timestamp_arg, rfc3339_nano
+from berth.timeutil import rfc3339_nano
 
 #: ``usage(image_id) -> [(container_id, running)]`` given by the daemon (containers sit above images).
 UsageFn = Callable[[str], list[tuple[str, bool]]]
@@ -120,59 +120,14 @@ class ImageService:
             chain.append(parent)
         return views.history(image, sizes, chain)
 
-    def list(self, all_: bool = False, filters: dict[str, list[str]] | None = None,
+    def list_images(self, all_: bool = False, filters: dict[str, list[str]] | None = None,
              containers_count: bool = False) -> list[dict[str, Any]]:
-        """``GET /images/json``: newest first; intermediate images hidden unless ``all_``."""
-        filters = filters or {}
-        _check_filters(filters, {"dangling", "label", "before", "since", "reference", "until"})
-        before = self._time_bound(filters.get("before"))
-        since = self._time_bound(filters.get("since"))
-        out = []
-        for image in sorted(self.store.images(), key=lambda i: (views.created_unix(i), i.added), reverse=True):
-            if not all_ and not image.tags and not image.digests and self.store.children(image.id):
-                continue
-            if not self._match(image, filters, before, since):
-                continue
-            count = len(self.usage(image.id)) if containers_count else -1
-            summary = views.summary(image, count)
-            refs_filter = filters.get("reference")
-            if refs_filter and summary["RepoTags"]:
-                summary["RepoTags"] = [t for t in summary["RepoTags"] if _ref_matches(refs_filter, t)] or None
-            out.append(summary)
-        return out
+        """``GET /images/json`` (see :func:`listing.list_images`). Raises InvalidParameter, NotFound."""
+        def containers(image: Image) -> int:
+            return len(self.usage(image.id)) if containers_count else -1
 
-    def _time_bound(self, values: list[str] | None) -> int | None:
-        if not values:
-            return None
-        image = self.get(values[-1])
-        return views.created_unix(image)
-
-    def _match(self, image: Image, filters: dict[str, list[str]], before: int | None, since: int | None) -> bool:
-        dangling = filters.get("dangling")
-        if dangling:
-            want = dangling[-1].lower() in ("1", "true")
-            if dangling[-1].lower() not in ("1", "true", "0", "false"):
-                raise InvalidParameter(f"invalid filter 'dangling={dangling[-1]}'")
-            if want != (not image.tags):
-                return False
-        labels = image.container_config.get("Labels") or {}
-        for spec in filters.get("label", []):
-            key, sep, value = spec.partition("=")
-            if key not in labels or (sep and labels[key] != value):
-                return False
-        created = views.created_unix(image)
-        if before is not None and created >= before:
-            return False
-        if since is not None and created <= since:
-            return False
-        for spec in filters.get("until", []):
-            if created * 1_000_000_000 > _parse_until(spec):
-                return False
-        refs_filter = filters.get("reference")
-        if refs_filter:
-            if not any(_ref_matches(refs_filter, views.familiar(t)) for t in image.tags):
-                return False
-        return True
+        return listing.list_images(self.store.images(), filters or {}, all_,
+                                   lambda iid: bool(self.store.children(iid)), self.get, containers)
 
     # ----- references --------------------------------------------------------------------
     def tag(self, name: str, repo: str, tag: str = "") -> None:
@@ -205,10 +160,10 @@ class ImageService:
         cfg = new_image_config(config=config, diff_ids=[layer.diff_id], created=created, comment=comment,
                                history=[{"created": created, "comment": comment}])
         image = self.store.add_image(encode_config(cfg))
-        self.publish("image", "import", image.id, {"name": image.id})
-        if target is not None:
+        if target is not None:  # dockerd tags first, then logs the import
             self.store.tag(image, str(target))
             self.publish("image", "tag", image.id, {"name": target.familiar()})
+        self.publish("image", "import", image.id, {"name": image.id})
         return image
 
     # ----- new images from a parent (commit, build) ---------------------------------------
@@ -253,19 +208,29 @@ class ImageService:
         return list(items.values())
 
     def _save_targets(self, name: str) -> list[tuple[Image, str | None]]:
-        try:
-            ref = refs.parse_normalized_named(name)
-        except InvalidParameter:
-            ref = None
-        if ref is not None and not ref.tag and not ref.digest:
-            tagged = [(img, views.familiar(t)) for img in self.store.images() for t in img.tags
-                      if refs.parse_normalized_named(t).name == ref.name]
-            if tagged:
-                return tagged
-        image = self.get(name)
-        if ref is not None and (ref.tag or not refs.is_image_id_prefix(name)) and not ref.digest:
-            return [(image, refs.with_default_tag(ref).familiar())]
-        return [(image, None)]
+        """What ``docker save NAME`` saves, in dockerd's order (tarexport parseNames): an ID, every
+        tag of a repository named without a tag, else the one tag or digest named.
+        Raises InvalidParameter, NotFound with dockerd's messages."""
+        if len(name) == 64 and refs.is_image_id_prefix(name):
+            return [(self._search(name, "sha256:" + name), None)]
+        ref = refs.parse_normalized_named(name)
+        if ref.familiar_name == "sha256":
+            return [(self._search(name, name), None)]
+        if not ref.tag and not ref.digest:
+            tagged: list[tuple[Image, str | None]] = [
+                (img, views.familiar(t)) for img in self.store.images() for t in img.tags
+                if refs.parse_normalized_named(t).name == ref.name]
+            return tagged or [(self._search(name, name), None)]
+        image = self.store.by_reference(str(ref))
+        if image is None:
+            raise NotFound("reference does not exist")
+        return [(image, ref.familiar() if ref.tag and not ref.digest else None)]
+
+    def _search(self, prefix: str, shown: str) -> Image:
+        image = self.store.by_id_prefix(prefix)
+        if image is None:
+            raise NotFound(f"No such image: {shown}")
+        return image
 
     def save(self, items: list[SaveItem], out: BinaryIO) -> None:
         write_save(self.store, items, out)
@@ -380,10 +345,9 @@ class ImageService:
 
     def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         """``POST /images/prune``: dangling images (or, with ``dangling=false``, every unused image)."""
-        _check_filters(filters, {"dangling", "until", "label", "label!"})
-        dangling_values = filters.get("dangling", ["true"])
-        dangling_only = dangling_values[-1].lower() not in ("0", "false")
-        until = _parse_until(filters["until"][-1]) if filters.get("until") else None
+        listing.check_filters(filters, listing.PRUNE_FILTERS)
+        dangling_only = _prune_dangling_only(filters.get("dangling"))
+        until = listing.parse_until(filters["until"][-1]) if filters.get("until") else None
         deleted: list[dict[str, str]] = []
         sizes = {}
         for image in self.store.images():
@@ -393,9 +357,9 @@ class ImageService:
         for image in candidates:
             if self.store.by_id(image.id) is None or self.usage(image.id):
                 continue
-            if until is not None and views.created_unix(image) * 1_000_000_000 > until:
+            if until is not None and listing.created_ns(image) > until:
                 continue
-            if not _labels_match(image, filters):
+            if not listing.prune_labels_match(image, filters):
                 continue
             try:
                 if image.tags or image.digests:
@@ -413,37 +377,15 @@ class ImageService:
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
 
-def _labels_match(image: Image, filters: dict[str, list[str]]) -> bool:
-    labels = image.container_config.get("Labels") or {}
-    for spec in filters.get("label", []):
-        key, sep, value = spec.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    for spec in filters.get("label!", []):
-        key, sep, value = spec.partition("=")
-        if key in labels and (not sep or labels[key] == value):
-            return False
-    return True
-
-
-def _parse_until(value: str) -> int:
-    try:
-        return parse_timestamp_arg(value)
-    except ValueError:
-        raise InvalidParameter(f"invalid filter 'until={value}'") from None
-
-
-def _check_filters(filters: dict[str, list[str]], allowed: set[str]) -> None:
-    for key in filters:
-        if key not in allowed:
-            raise InvalidParameter(f"invalid filter '{key}'")
-
-
-def _ref_matches(patterns: list[str], familiar_ref: str) -> bool:
-    """Docker's ``reference`` filter: a path.Match pattern against the familiar name or name:tag."""
-    import fnmatch
-    name = familiar_ref.rsplit(":", 1)[0] if ":" in familiar_ref.rsplit("/", 1)[-1] else familiar_ref
-    return any(fnmatch.fnmatchcase(familiar_ref, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+def _prune_dangling_only(values: list[str] | None) -> bool:
+    """dockerd's prune: ``dangling`` false/0 prunes every unused image, true/1 (default) dangling ones."""
+    if not values:
+        return True
+    if "false" in values or "0" in values:
+        return False
+    if "true" in values or "1" in values:
+        return True
+    raise listing.invalid_value("dangling", values)
 
 
 __all__ = ["ImageService", "decompress"]

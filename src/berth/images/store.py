@@ -175,11 +175,13 @@ class ImageStore:
     def resolve(self, name: str) -> Image:
         """Find an image by full ID, reference (tag or digest) or ID prefix (docker's GetImage order).
 
-        Raises NotFound with docker's ``No such image: <name>``.
+        Raises NotFound with dockerd's ``No such image: busybox:latest`` (the name as a tagged
+        familiar reference, ``sha256:<hex>`` for a full hex ID; ErrImageDoesNotExist), or
+        InvalidParameter for a name that is neither an ID nor a valid reference.
         """
         image = self.lookup(name)
         if image is None:
-            raise NotFound(f"No such image: {name}")
+            raise NotFound(f"No such image: {_missing_name(name)}")
         return image
 
     def lookup(self, name: str) -> Image | None:
@@ -192,21 +194,29 @@ class ImageStore:
             except InvalidParameter:
                 ref = None
             if ref is not None:
-                key = str(refs.with_default_tag(ref))
-                table = "digests" if ref.digest else "tags"
-                row = self.db.query_one(f"SELECT image_id FROM {table} WHERE ref = ?", (key,))
-                if row is not None:
-                    return self._images.get(row["image_id"])
+                image = self.by_reference(str(refs.with_default_tag(ref)))
+                if image is not None:
+                    return image
             if refs.is_image_id_prefix(name):
-                return self._by_prefix(name)
+                return self.by_id_prefix(name)
             return None
+
+    def by_reference(self, ref: str) -> Image | None:
+        """The image a normalised tag (``docker.io/library/busybox:latest``) or digest reference names."""
+        table = "digests" if "@" in ref else "tags"
+        row = self.db.query_one(f"SELECT image_id FROM {table} WHERE ref = ?", (ref,))  # noqa: S608
+        return self._images.get(row["image_id"]) if row is not None else None
+
+    def by_id_prefix(self, prefix: str) -> Image | None:
+        """The one image whose ID starts with ``prefix`` (hex, ``sha256:`` optional); None when no
+        image or more than one matches."""
+        with self._lock:
+            return self._by_prefix(prefix)
 
     def _by_prefix(self, prefix: str) -> Image | None:
         hexpart = prefix.split(":", 1)[-1]
         found = [i for i in self._images.values() if i.id.split(":", 1)[1].startswith(hexpart)]
-        if len(found) > 1:
-            raise NotFound(f"No such image: {prefix}")
-        return found[0] if found else None
+        return found[0] if len(found) == 1 else None  # an ambiguous prefix names nothing
 
     # ----- references ----------------------------------------------------------------------
     def tag(self, image: Image, ref: str) -> str | None:
@@ -262,6 +272,12 @@ class ImageStore:
             self.content.delete(image.id)
             self._release_layers(image.chain_ids)
 
+    def release_layers(self, chains: list[str]) -> None:
+        """Remove the layers of ``chains`` (a stack, bottom first) from the top down while no image
+        uses them: snapshot, row and, when nothing else needs it, the tar blob."""
+        with self._lock:
+            self._release_layers(chains)
+
     def _release_layers(self, chains: list[str]) -> None:
         used = {c for i in self._images.values() for c in i.chain_ids}
         for chain in reversed(chains):
@@ -311,3 +327,9 @@ class ImageStore:
             layer = self.layer(current)
             current = layer.parent if layer else None
         return out
+
+
+def _missing_name(name: str) -> str:
+    if len(name) == 64 and refs.is_image_id_prefix(name):
+        return "sha256:" + name
+    return refs.with_default_tag(refs.parse_normalized_named(name)).familiar()

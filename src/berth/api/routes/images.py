@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from berth.api.http import JSONResponse, Request, Response, StreamResponse
 from berth.api.router import Router
 from berth.api.streams import SyncBodyReader, iter_from_writer
-from berth.errors import InvalidParameter, NotFound
+from berth.errors import BerthError, InvalidParameter, NotFound
 from berth.images.service import ImageService
 
 
@@ -31,7 +32,7 @@ def register(router: Router, images: ImageService) -> None:
         filters = req.filters()
         if req.arg("filter"):  # API < 1.41 "filter" parameter: a reference pattern
             filters.setdefault("reference", []).append(req.arg("filter"))
-        return JSONResponse(images.list(req.flag("all"), filters))
+        return JSONResponse(images.list_images(req.flag("all"), filters))
 
     async def inspect(req: Request) -> Response:
         return JSONResponse(images.inspect(req.params["name"]))
@@ -61,16 +62,23 @@ def register(router: Router, images: ImageService) -> None:
         loop = asyncio.get_running_loop()
         if source == "-":
             stream: Any = SyncBodyReader(req.body, loop)
-        else:
-            stream = await loop.run_in_executor(None, _open_url, source)
+            image = await loop.run_in_executor(
+                None, lambda: images.import_image(stream, req.arg("repo"), req.arg("tag"), req.arg("message"),
+                                                  changes, source))
+            return _message_stream([{"status": image.id}])
+        stream = await loop.run_in_executor(None, _open_url, source)
+        # dockerd has already streamed "Downloading from" when the import fails: report in-stream
+        messages: list[dict[str, Any]] = [{"status": f"Downloading from {source}", "progressDetail": {}}]
         try:
             image = await loop.run_in_executor(
                 None, lambda: images.import_image(stream, req.arg("repo"), req.arg("tag"), req.arg("message"),
                                                   changes, source))
+            messages.append({"status": image.id})
+        except BerthError as exc:
+            messages.append({"errorDetail": {"message": str(exc)}, "error": str(exc)})
         finally:
-            if source != "-":
-                stream.close()
-        return _message_stream([{"status": image.id}])
+            stream.close()
+        return _message_stream(messages)
 
     async def pull(req: Request) -> Response:
         name = req.arg("fromImage")
@@ -91,7 +99,11 @@ def register(router: Router, images: ImageService) -> None:
     async def load(req: Request) -> Response:
         loop = asyncio.get_running_loop()
         reader = SyncBodyReader(req.body, loop)
-        messages = await loop.run_in_executor(None, images.load, reader)
+        try:
+            messages = await loop.run_in_executor(None, images.load, reader)
+        except BerthError as exc:
+            # dockerd answers 200 and reports a failed load inside the message stream
+            return _message_stream([{"errorDetail": {"message": str(exc)}, "error": str(exc)}])
         return _message_stream([{"stream": m + "\n"} for m in messages])
 
     async def search(req: Request) -> Response:
@@ -116,5 +128,8 @@ def _open_url(url: str) -> Any:
         raise InvalidParameter(f"invalid import source {url!r}: must be '-' or an http(s) URL")
     try:
         return urllib.request.urlopen(url, timeout=30)  # noqa: S310 - the user asked for this URL
+    except urllib.error.HTTPError as exc:
+        body = exc.read().strip().decode(errors="replace")
+        raise InvalidParameter(f"failed to GET {url} with status {exc.code} {exc.reason}: {body}") from None
     except OSError as exc:
         raise InvalidParameter(f"error downloading {url}: {exc}") from None
