@@ -262,6 +262,7 @@ class APIServer:
         self.hosts = hosts
         self._servers: list[asyncio.base_events.Server] = []
         self._unix_paths: list[Path] = []
+        self._connections: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         """Bind every address. Raises OSError when one is in use."""
@@ -284,7 +285,16 @@ class APIServer:
             self._servers.append(server)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _Connection(self.router, reader, writer).serve()
+        # asyncio keeps only weak references to tasks: once a client half-closes its side (the
+        # docker CLI does after sending an exec or attach request), the loop no longer watches the
+        # socket, and a connection task waiting for the container was garbage-collected mid-stream.
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        try:
+            await _Connection(self.router, reader, writer).serve()
+        finally:
+            self._connections.discard(task)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         """Stop listening and remove the unix sockets."""
