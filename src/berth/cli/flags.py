@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 
 class FlagError(Exception):
@@ -44,6 +44,9 @@ class Namespace:
 
     def __init__(self) -> None:
         self.explicit: set[str] = set()
+
+    if TYPE_CHECKING:  # flag values are set at run time; tell mypy every attribute may exist
+        def __getattr__(self, name: str) -> Any: ...
 
     def __repr__(self) -> str:
         return f"Namespace({vars(self)})"
@@ -175,6 +178,10 @@ class FlagSet:
                 raise FlagError(f'invalid argument "{value}" for "{label}" flag: strconv.ParseFloat: '
                                 f'parsing "{value}": invalid syntax') from None
         elif flag.kind == "list":
+            if flag.long == "filter" and value and "=" not in value:
+                # docker's FilterOpt refuses it while parsing flags
+                raise FlagError(f'invalid argument "{value}" for "{label}" flag: '
+                                "bad format of filter (expected name=value)")
             getattr(ns, flag.dest).append(value)
         else:
             setattr(ns, flag.dest, value)

@@ -63,39 +63,77 @@ def tabwrite(lines: Iterable[str], minwidth: int = 10, padding: int = 3) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-class HeaderContext(dict):
-    """Renders a table template's header row: each field name maps to its column title."""
+class HeaderContext:
+    """The object a table template's header row is rendered with (docker's SubHeaderContext):
+    ``{{.Field}}`` gives the column title, ``{{.Label "com.example.x"}}`` the label's last dotted
+    part with ``-`` and ``_`` as spaces. Fields without a declared title give their name upper-cased."""
 
     def __init__(self, titles: dict[str, str]) -> None:
-        super().__init__(titles)
+        self._titles = titles
 
-    def __missing__(self, key: str) -> str:
-        return key.upper()
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._titles.get(name, name.upper())
+
+    def Label(self, name: str) -> str:  # noqa: N802 - the template calls it by docker's name
+        return name.split(".")[-1].replace("-", " ").replace("_", " ")
+
+
+JSON_FORMATS = ("json", "{{json .}}", "{{ json . }}")
 
 
 def render(fmt: str, items: list[Any], default_table: str, titles: dict[str, str]) -> str:
-    """Render ``items`` with a docker ``--format`` value.
+    """Render ``items`` with a docker ``--format`` value, as docker's formatter.Context does.
 
-    ``""`` or ``"table"`` use ``default_table``; ``"json"`` prints one JSON object per line;
-    ``"table ..."`` prints a header row then aligned rows; any other template prints one line per item.
-    Raises ``TemplateError`` from ``berth.gotemplate`` for a bad template.
+    ``""`` or ``"table"`` use ``default_table``; ``"json"`` (or ``{{json .}}``) prints each item's
+    ``to_json()`` as Go's json.Marshal does, one per line; ``"table ..."`` prints a header row
+    (see :class:`HeaderContext`) then the rows aligned; any other template prints one line per
+    item. ``\\t`` and ``\\n`` in the format are tabs and newlines.
+
+    Raises ``TemplateError`` from ``berth.gotemplate`` for a template that does not parse or
+    execute (docs: "Format command and log output").
     """
     from berth.gotemplate import Template
 
     fmt = fmt or default_table
     if fmt.strip() == "table":
         fmt = default_table
-    if fmt.strip() == "json":
-        return "".join(json.dumps(_jsonable(item), separators=(",", ":")) + "\n" for item in items)
+    if fmt.strip() in JSON_FORMATS:
+        return "".join(go_json(_jsonable(item)) + "\n" for item in items)
     is_table = fmt.startswith("table")
-    text = fmt[len("table"):].lstrip() if is_table else fmt
-    text = text.replace("\\t", "\t").replace("\\n", "\n")
+    text = fmt[len("table"):] if is_table else fmt
+    text = text.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
     template = Template(text)
     rendered = [template.execute(item) for item in items]
     if not is_table:
         return "".join(r + "\n" for r in rendered)
     header = template.execute(HeaderContext(titles))
     return tabwrite([header, *rendered])
+
+
+def print_rendered(fmt: str, items: list[Any], default_table: str, titles: dict[str, str]) -> int:
+    """Print :func:`render`'s output; for a bad template print docker's ``template parsing error:
+    ...`` on stderr instead and return 1 (the command's exit status), else 0."""
+    from berth.gotemplate import TemplateError
+
+    try:
+        text = render(fmt, items, default_table, titles)
+    except TemplateError as exc:
+        sys.stderr.write(f"template parsing error: {exc}\n")
+        return 1
+    sys.stdout.write(text)
+    return 0
+
+
+def go_json(value: Any) -> str:
+    """Go's ``json.Marshal``: compact, map keys sorted, ``<``, ``>``, ``&``, U+2028 and U+2029
+    escaped (what docker's ``--format json`` prints, through each row's MarshalJSON)."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
 
 
 def _jsonable(item: Any) -> Any:

@@ -18,6 +18,7 @@ IMAGE_TITLES = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Dig
                 "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
                 "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"}
 HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+HISTORY_TABLE_NON_HUMAN = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 HISTORY_TITLES = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
                   "Size": "SIZE", "Comment": "COMMENT"}
 
@@ -28,19 +29,38 @@ def go_time(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z ", lt) + (time.strftime("%Z", lt) or "UTC")
 
 
+def rfc3339_local(ts: float) -> str:
+    """Go's ``time.Unix(ts, 0).Format(time.RFC3339)`` in local time: ``2006-01-02T15:04:05Z`` or
+    ``...+01:00``."""
+    lt = time.localtime(ts)
+    offset = lt.tm_gmtoff or 0
+    if offset == 0:
+        zone = "Z"
+    else:
+        sign = "+" if offset > 0 else "-"
+        zone = f"{sign}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", lt) + zone
+
+
 def since(ts: float) -> str:
     from berth.timeutil import human_duration
     return human_duration(time.time() - ts) + " ago"
 
 
 def filters_param(specs: list[str], extra: dict[str, list[str]] | None = None) -> dict[str, dict[str, bool]] | None:
-    """``--filter k=v`` flags as the Engine API's filters JSON (``{"k": {"v": true}}``)."""
+    """``--filter k=v`` flags as the Engine API's filters JSON (``{"k": {"v": true}}``).
+
+    The flag parser already refused values without ``=`` (see :mod:`berth.cli.flags`); APIError
+    is the fallback for callers that build specs themselves."""
     out: dict[str, dict[str, bool]] = {}
     for spec in specs:
+        if not spec:
+            continue  # docker's FilterOpt ignores an empty value
         key, sep, value = spec.partition("=")
         if not sep:
-            raise APIError(400, f"bad format of filter (expected name=value)")
-        out.setdefault(key.strip().lower() if key.strip().lower() in ("dangling",) else key.strip(), {})[value] = True
+            raise APIError(400, "bad format of filter (expected name=value)")
+        # docker/cli opts.FilterOpt: names are trimmed and lower-cased, values trimmed
+        out.setdefault(key.strip().lower(), {})[value.strip()] = True
     for key, values in (extra or {}).items():
         for value in values:
             out.setdefault(key, {})[value] = True
@@ -73,19 +93,20 @@ class ImageRow:
     def Size(self) -> str:
         return output.human_size(self._s.get("Size", 0))
 
+    # docker formats these with units.HumanSize (4 significant digits), Size with 3
     @property
     def VirtualSize(self) -> str:
-        return output.human_size(self._s.get("VirtualSize", self._s.get("Size", 0)))
+        return output.human_size(self._s.get("VirtualSize", self._s.get("Size", 0)), 4)
 
     @property
     def SharedSize(self) -> str:
         shared = self._s.get("SharedSize", -1)
-        return "N/A" if shared < 0 else output.human_size(shared)
+        return "N/A" if shared < 0 else output.human_size(shared, 4)
 
     @property
     def UniqueSize(self) -> str:
         shared = self._s.get("SharedSize", -1)
-        return "N/A" if shared < 0 else output.human_size(self._s.get("Size", 0) - shared)
+        return "N/A" if shared < 0 else output.human_size(self._s.get("Size", 0) - shared, 4)
 
     @property
     def Containers(self) -> str:
@@ -100,33 +121,38 @@ class ImageRow:
 
 
 def image_rows(summaries: list[dict[str, Any]], trunc: bool, digests: bool) -> list[ImageRow]:
-    """Expand summaries into one row per repository tag, as docker's image formatter does."""
+    """Expand summaries into rows as docker's image formatter does: one row per repository tag
+    (times each digest of that repository with ``--digests``), then rows for repositories that
+    only have digests, and one ``<none>`` row for an image with neither."""
     rows = []
     for s in summaries:
-        tags_by_repo: dict[str, list[str]] = {}
-        digests_by_repo: dict[str, list[str]] = {}
-        for ref in s.get("RepoTags") or []:
-            if ref == "<none>:<none>":
-                continue
-            repo, _, tag = ref.rpartition(":")
-            tags_by_repo.setdefault(repo, []).append(tag)
-        for ref in s.get("RepoDigests") or []:
-            if ref == "<none>@<none>":
-                continue
-            repo, _, dgst = ref.partition("@")
-            digests_by_repo.setdefault(repo, []).append(dgst)
-        repos = list(dict.fromkeys([*tags_by_repo, *digests_by_repo]))
-        if not repos:
+        tags_by_repo = _by_repo(s.get("RepoTags"), ":")
+        digests_by_repo = _by_repo(s.get("RepoDigests"), "@")
+        if not tags_by_repo and not digests_by_repo:
             rows.append(ImageRow(s, "<none>", "<none>", "<none>", trunc))
             continue
-        for repo in repos:
-            digest = (digests_by_repo.get(repo) or ["<none>"])[0]
-            tags = tags_by_repo.get(repo) or []
-            if not tags:
-                rows.append(ImageRow(s, repo, "<none>", digest, trunc))
+        for repo, tags in tags_by_repo.items():
+            repo_digests = digests_by_repo.pop(repo, []) if digests else []
+            digests_by_repo.pop(repo, None)
             for tag in tags:
-                rows.append(ImageRow(s, repo, tag, digest, trunc))
+                rows.extend(ImageRow(s, repo, tag, d, trunc) for d in repo_digests or ["<none>"])
+        for repo, repo_digests in digests_by_repo.items():
+            if digests:
+                rows.extend(ImageRow(s, repo, "<none>", d, trunc) for d in repo_digests)
+            else:
+                rows.append(ImageRow(s, repo, "<none>", "", trunc))
     return rows
+
+
+def _by_repo(refs: list[str] | None, sep: str) -> dict[str, list[str]]:
+    """``["busybox:1", "busybox:2"]`` -> ``{"busybox": ["1", "2"]}`` (``<none>`` entries skipped)."""
+    out: dict[str, list[str]] = {}
+    for ref in refs or []:
+        if ref.startswith("<none>"):
+            continue
+        repo, _, value = ref.rpartition(sep) if sep == ":" else ref.partition(sep)
+        out.setdefault(repo, []).append(value)
+    return out
 
 
 def ls(ctx: Any, argv: list[str], prog: str) -> int:
@@ -142,12 +168,10 @@ def ls(ctx: Any, argv: list[str], prog: str) -> int:
     summaries = ctx.client.get("/images/json", {"all": args.all or None,
                                                 "filters": filters_param(args.filter, extra)})
     rows = image_rows(summaries, not args.no_trunc, args.digests)
-    if args.quiet:
-        sys.stdout.write("".join(row.ID + "\n" for row in rows))
-        return 0
     default = IMAGES_TABLE_DIGESTS if args.digests else IMAGES_TABLE
-    sys.stdout.write(output.render(args.format, rows, default, IMAGE_TITLES))
-    return 0
+    if args.quiet:  # an explicit --format still wins, as in docker
+        default = "{{.ID}}"
+    return output.print_rendered(args.format, rows, default, IMAGE_TITLES)
 
 
 def inspect_image(ctx: Any, argv: list[str], prog: str) -> int:
@@ -231,6 +255,8 @@ def prune(ctx: Any, argv: list[str], prog: str) -> int:
 
 
 class HistoryRow:
+    """One row of ``history`` (docker's historyContext fields); ``human`` is ``-H``."""
+
     def __init__(self, item: dict[str, Any], trunc: bool, human: bool) -> None:
         self._i, self._trunc, self._human = item, trunc, human
 
@@ -243,11 +269,11 @@ class HistoryRow:
     def CreatedSince(self) -> str:
         if not self._human:
             return self.CreatedAt
-        return since(self._i["Created"]) if self._i.get("Created") else "N/A"
+        return since(self._i.get("Created", 0))
 
     @property
     def CreatedAt(self) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._i.get("Created", 0)))
+        return rfc3339_local(self._i.get("Created", 0))
 
     @property
     def CreatedBy(self) -> str:
@@ -276,11 +302,10 @@ def history(ctx: Any, argv: list[str], prog: str) -> int:
     args, (name,) = fs.parse_or_exit(argv)
     items = ctx.client.get(f"/images/{path_quote(name)}/history")
     rows = [HistoryRow(item, not args.no_trunc, args.human) for item in items]
-    if args.quiet:
-        sys.stdout.write("".join(row.ID + "\n" for row in rows))
-        return 0
-    sys.stdout.write(output.render(args.format, rows, HISTORY_TABLE, HISTORY_TITLES))
-    return 0
+    default = HISTORY_TABLE if args.human else HISTORY_TABLE_NON_HUMAN
+    if args.quiet:  # an explicit --format still wins, as in docker
+        default = "{{.ID}}"
+    return output.print_rendered(args.format, rows, default, HISTORY_TITLES)
 
 
 def _file_chunks(f: Any):
@@ -352,6 +377,9 @@ def print_json_messages(response: Any, quiet: bool = False) -> int:
 
 
 def save(ctx: Any, argv: list[str], prog: str) -> int:
+    """``save [-o FILE] IMAGE...``: the archive goes to stdout, or to FILE through a temp file in
+    the same directory renamed into place once complete (docker's CopyToFile: mode 0600, and a
+    failed save leaves FILE as it was)."""
     fs = FlagSet(prog, "[OPTIONS] IMAGE [IMAGE...]",
                  "Save one or more images to a tar archive (streamed to STDOUT by default)", 1)
     fs.add("-o, --output", "string", help="Write to a file, instead of STDOUT")
@@ -359,6 +387,12 @@ def save(ctx: Any, argv: list[str], prog: str) -> int:
     if not args.output and sys.stdout.isatty():
         sys.stderr.write("cowardly refusing to save to a terminal. Use the -o flag or redirect\n")
         return 1
+    if args.output:
+        directory = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(directory):
+            sys.stderr.write(f"failed to save image: invalid output path: stat {directory}: "
+                             "no such file or directory\n")
+            return 1
     response = ctx.client.request("GET", "/images/get", {"names": names}, stream=True)
     if not args.output:
         out = sys.stdout.buffer
@@ -366,18 +400,22 @@ def save(ctx: Any, argv: list[str], prog: str) -> int:
             out.write(chunk)
         out.flush()
         return 0
-    target = os.path.abspath(args.output)
-    tmp = f"{target}.tmp{os.getpid()}"
+    import tempfile
+    from http.client import HTTPException
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".berth_temp_")
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             for chunk in response.iter_chunks():
                 f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, args.output)
+    except (OSError, HTTPException) as exc:  # the daemon broke off the archive, or the disk failed
+        os.unlink(tmp)
+        sys.stderr.write(f"failed to save image: {str(exc) or type(exc).__name__}\n")
+        return 1
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
     return 0
 
