@@ -4,11 +4,16 @@ and raises RuntimeError when what it shows is not so."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import shutil
 import socket
+import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from contrib.demo import contexts
 from contrib.demo.course import Actions
 from contrib.mkimage import baseimages, debs, rootfs
 
@@ -63,8 +68,49 @@ def _show_host_file(workdir: Path) -> Callable[[dict[str, str]], str]:
     return run
 
 
+def _git(*argv: str, cwd: Path) -> None:
+    done = subprocess.run(["git", *argv], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(argv)}: {done.stderr.strip()}")
+
+
+def make_git_repo(root: Path) -> Path:
+    """A repository ``root/rootfs.git`` whose branch ``container`` holds ``docker/Dockerfile`` (the
+    layout of the course's ``rootfs.git#container:docker``), ready for git's "dumb" HTTP transport."""
+    work = root / "rootfs"
+    (work / "docker").mkdir(parents=True)
+    (work / "docker" / "Dockerfile").write_text(contexts.FROMGIT_DOCKERFILE)
+    ident = ("-c", "user.name=berth demo", "-c", "user.email=demo@localhost")
+    _git("init", "-q", "-b", "container", ".", cwd=work)
+    _git("add", "docker/Dockerfile", cwd=work)
+    _git(*ident, "commit", "-q", "-m", "Dockerfile in docker/ on branch container", cwd=work)
+    _git("clone", "-q", "--bare", str(work), str(root / "rootfs.git"), cwd=root)
+    _git("update-server-info", cwd=root / "rootfs.git")
+    return root / "rootfs.git"
+
+
+def _serve_git(workdir: Path) -> Callable[[dict[str, str]], str]:
+    def run(values: dict[str, str]) -> str:
+        root = workdir / "git"
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir()
+        make_git_repo(root)
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        # A daemon thread: the server lives as long as the demo does, and only on loopback.
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        values["git_url"] = f"http://127.0.0.1:{server.server_address[1]}/rootfs.git"
+        return f"serving {values['git_url']} (branch container, Dockerfile in docker/)"
+    return run
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
 def make_actions(workdir: Path, cache: rootfs.Cache | None = None) -> Actions:
     """The actions for a walk in ``workdir`` (mkimage's cache for .deb files and base tars)."""
     cache = cache or rootfs.Cache()
     return Actions(fetch_debs=_fetch_debs(workdir, cache), free_port=free_port, compare_sizes=compare_sizes,
-                   show_host_file=_show_host_file(workdir))
+                   show_host_file=_show_host_file(workdir), serve_git=_serve_git(workdir))

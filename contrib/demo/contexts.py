@@ -50,6 +50,13 @@ ENTRYPOINT ["/usr/games/cowsay", "-e", "%%"]
 CMD ["hello world"]
 """
 
+FROMGIT_DOCKERFILE = """\
+# Built from a git URL: berthd clones the repository, checks out branch "container" and uses
+# its docker/ directory as the build context.
+FROM busybox
+CMD ["echo", "built from a git repository (branch container, directory docker)"]
+"""
+
 HELLO_C = """\
 #include <stdio.h>
 

@@ -16,7 +16,7 @@ from contrib.demo import contexts as ctx
 from contrib.demo.walk import Section, Step
 
 CONTAINERS = ("demo-it", "demo-web", "demo-web8000", "demo-cont1", "demo-cont2", "demo-devtest")
-IMAGES = ("hello-world", "cowsay", "mycowsay", "hello", "hello-multi", "web")
+IMAGES = ("hello-world", "cowsay", "mycowsay", "fromgit", "hello", "hello-multi", "web")
 NETWORK = "demo-net"
 VOLUME = "demo-vol"
 BASH_PROMPT = r"root@[0-9a-f]+:/# $"
@@ -30,12 +30,14 @@ class Actions:
     """The Python steps a plan needs (each takes the walker's variables, returns text to print):
     ``fetch_debs(context)`` puts cowsay's .deb files in ``<context>/debs``; ``free_port`` picks a
     free host port, 8000 when it is free; ``compare_sizes`` says how much smaller the multi-stage
-    image is; ``show_host_file`` prints a file the container wrote into the bind-mounted folder."""
+    image is; ``show_host_file`` prints a file the container wrote into the bind-mounted folder;
+    ``serve_git`` serves a git repository on 127.0.0.1 and stores its URL as ``git_url``."""
 
     fetch_debs: Callable[[str], Action]
     free_port: Action
     compare_sizes: Action
     show_host_file: Action
+    serve_git: Action
 
 
 def berth(*argv: str, **kw: object) -> Step:
@@ -80,6 +82,9 @@ def first_container(act: Actions) -> Section:
 def dockerfiles(act: Actions) -> Section:
     """2. ``build -t cowsay .``, the ENTRYPOINT/CMD version with and without an argument, the cache, history."""
     return Section(2, "Dockerfiles: build, ENTRYPOINT and CMD, the build cache, history", (
+        Step("action", ("apt-get download cowsay <its dependencies not in the image>  # into cowsay/debs",),
+             note="The build context gets cowsay's .deb files (cached on the host since section 1).",
+             run=act.fetch_debs("cowsay")),
         write("cowsay/Dockerfile", ctx.COWSAY_DOCKERFILE),
         berth("build", "-t", "cowsay", ".", cwd="cowsay", seed="docker build -t cowsay .",
               expect="Successfully tagged cowsay:latest"),
@@ -96,6 +101,13 @@ def dockerfiles(act: Actions) -> Section:
         berth("build", "--no-cache", "-t", "mycowsay", ".", cwd="mycowsay", seed="docker build --no-cache ...",
               expect="Successfully tagged mycowsay:latest"),
         berth("history", "mycowsay", seed="docker history mycowsay", expect="ENTRYPOINT"),
+        Step("action", ("python3 -m http.server --bind 127.0.0.1 --directory git  # serves git/rootfs.git",),
+             note="The course builds from GitHub; a git repository served on 127.0.0.1 stands in for it.",
+             run=act.serve_git),
+        berth("build", "-t", "fromgit", "@{git_url}#container:docker",
+              seed="docker build https://github.com/docker/rootfs.git#container:docker",
+              expect="Successfully tagged fromgit:latest"),
+        berth("run", "--rm", "fromgit", expect="built from a git repository"),
     ))
 
 
