@@ -527,6 +527,13 @@ def test_local_driver_options_with_containers(d, image, tmp_path):
     assert (tmp_path / "n").read_text() == "new\n"
     assert d.ok("run", "--rm", "-v", f"{tmpfs_vol}:/t", image, "ls", "-A", "/t") == ""
     assert not os.path.ismount(d.data(tmpfs_vol)) and not os.path.ismount(d.data(bind_vol))
+    # cp with a stopped container goes through the driver's mount too (dockerd mounts for cp)
+    stopped = d.named()
+    d.ok("create", "--name", stopped, "-v", f"{bind_vol}:/b", image, "true")
+    d.ok("cp", str(tmp_path / "f"), f"{stopped}:/b/copied")
+    assert (tmp_path / "copied").read_text() == "host\n" and not (d.data(bind_vol) / "copied").exists()
+    assert "n" in d.ok("cp", f"{stopped}:/b/n", "-")
+    assert not os.path.ismount(d.data(bind_vol))
     d.ok("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=bogus", bad)
     detail = f"failed to mount local volume: mount tmpfs:{d.data(bad)}, data: bogus: invalid argument"
     # Over /data (in the image) the mount for the copy-up fails at create; over /t, at start.

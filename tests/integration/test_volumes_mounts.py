@@ -345,6 +345,25 @@ def test_populate_mounts_nothing_when_the_image_has_no_content_there(env, tmp_pa
     assert err.value.message == f"failed to mount local volume: mount tmpfs:{data}, data: bogus: invalid argument"
 
 
+def test_hold_for_files_mounts_driver_volumes_of_a_stopped_container(env, tmp_path):
+    device = tmp_path / "device"
+    device.mkdir()
+    bound, plain = uniq(), uniq()
+    run(env.service.create(bound, options={"type": "none", "o": "bind", "device": str(device)}))
+    c = env.create({"Binds": [f"{bound}:/b", f"{plain}:/p"]})
+    data = env.config.data_root / "volumes" / bound / "_data"
+    run(env.service.hold_for_files(c))
+    assert mounted(data) and not mounted(env.config.data_root / "volumes" / plain / "_data")
+    (data / "through").write_text("x")
+    assert (device / "through").read_text() == "x"
+    run(env.service.setup(c, tmp_path))  # the container starts meanwhile: its own hold
+    run(env.service.release_for_files(c))
+    assert mounted(data)
+    run(env.service.teardown(c))
+    assert not mounted(data)
+    run(env.service.release_for_files(c))  # idempotent
+
+
 # ----- start: OCI mounts ----------------------------------------------------------------------
 def test_setup_returns_docker_oci_mounts(env, tmp_path):
     host = tmp_path / "host"

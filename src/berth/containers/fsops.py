@@ -439,14 +439,19 @@ class RootfsLeases:
     The rootfs is mounted on the first lease if it was not (unmounted after the last one unless
     the container runs by then), and a running container is frozen meanwhile: lookups resolve
     paths from the host, so a process swapping a directory for a symlink between a lookup and
-    its use could otherwise lead them out of the container (docker's CVE-2018-15664).
+    its use could otherwise lead them out of the container (docker's CVE-2018-15664). Volumes
+    the local driver mounts (``-o type=...``) are held mounted too, through ``volumes``
+    (:meth:`berth.volumes.service.VolumeService.hold_for_files`), so a stopped container's
+    files there are the volume's, not the empty directory under its mount point.
     """
 
-    def __init__(self, runner: Any) -> None:
+    def __init__(self, runner: Any, volumes: Any = None) -> None:
         self.runner = runner
+        self.volumes = volumes
         self._users: dict[str, int] = {}
         self._mounted_by_us: set[str] = set()
         self._frozen_by_us: set[str] = set()
+        self._volumes_held: set[str] = set()
 
     async def acquire(self, c: Container) -> Path:
         """The mounted rootfs of ``c`` (release it with :meth:`release`)."""
@@ -456,6 +461,9 @@ class RootfsLeases:
             if not os.path.ismount(rootfs):
                 await asyncio.to_thread(self.runner.mount_rootfs, c.id)
                 self._mounted_by_us.add(c.id)
+            if self.volumes is not None and c.id not in self._volumes_held:
+                await self.volumes.hold_for_files(c)
+                self._volumes_held.add(c.id)
             if c.state.status == "running" and c.id not in self._frozen_by_us:
                 self._frozen_by_us.add(c.id)
                 await asyncio.to_thread(cgroups.freeze, c.cgroup_path)
@@ -475,6 +483,9 @@ class RootfsLeases:
             self._frozen_by_us.discard(c.id)
             if c.state.status != "paused":
                 await asyncio.to_thread(_thaw, c.cgroup_path)
+        if c.id in self._volumes_held:
+            self._volumes_held.discard(c.id)
+            await self.volumes.release_for_files(c)
         if c.id in self._mounted_by_us:
             self._mounted_by_us.discard(c.id)
             if not c.state.running:

@@ -434,6 +434,28 @@ class VolumeService:
                 driver = self._volumes[name].driver if name in self._volumes else DRIVER
                 self._events.publish("volume", "unmount", name, {"container": container.id, "driver": driver})
 
+    async def hold_for_files(self, container: Container) -> None:
+        """Mount the container's volumes that the local driver mounts (``-o type=...``) for a file
+        operation (``cp``) that may find the container stopped, as dockerd mounts them for its
+        archive endpoints; a running container's are mounted already (held once more). Undo with
+        :meth:`release_for_files`. Raises SystemError_ (``error while mounting volume ...``)."""
+        user = f"{container.id}-files"
+        for name in dict.fromkeys(views.volume_names(container.mounts)):
+            volume = self._volumes.get(name)
+            if volume is None or not volume.needs_mount:
+                continue
+            try:
+                await asyncio.to_thread(self.driver.acquire, volume, user)
+            except SystemError_ as exc:
+                await self.release_for_files(container)
+                raise SystemError_(f"error while mounting volume '{self.driver.data_path(name)}': "
+                                   f"{exc.message}") from None
+
+    async def release_for_files(self, container: Container) -> None:
+        """Undo :meth:`hold_for_files` (unmounting what nobody else uses). Idempotent."""
+        for name in dict.fromkeys(views.volume_names(container.mounts)):
+            await asyncio.to_thread(self.driver.release, name, f"{container.id}-files")
+
     async def remove_container(self, container: Container, remove_anonymous: bool) -> None:
         """The container is being removed: forget its references and, with
         ``remove_anonymous`` (``rm -v``, ``--rm``), delete its anonymous volumes that no other

@@ -109,7 +109,7 @@ def register(router: Router, containers: Any) -> None:
     if execs is None:
         execs = ExecService(containers)
         containers.execs = execs
-    leases = fsops.RootfsLeases(containers.runner)
+    leases = fsops.RootfsLeases(containers.runner, getattr(containers, "volumes", None))
     _register_exec(router, containers, execs)
     _register_files(router, containers, leases)
 
