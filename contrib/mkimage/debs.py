@@ -58,8 +58,8 @@ def parse_simulation(text: str) -> list[Package]:
     found = []
     for line in text.splitlines():
         match = _INST.match(line)
-        if match:
-            found.append(Package(match.group(1), match.group(2), match.group(3)))
+        if match:  # a foreign architecture shows as "name:arch"; the [arch] field says it too
+            found.append(Package(match.group(1).partition(":")[0], match.group(2), match.group(3)))
     return found
 
 
