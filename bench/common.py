@@ -146,6 +146,11 @@ def emit(rows: Sequence[Row], out: Callable[[str], None] = print) -> None:
     out(render(rows))
     for line in notes(rows):
         out(f"  {line}")
+    write_json(rows)
+
+
+def write_json(rows: Sequence[Row]) -> None:
+    """Write ``rows`` (atomically) to the file ``BENCH_JSON`` names, for the runner; no-op without it."""
     target = os.environ.get("BENCH_JSON")
     if target:
         tmp = f"{target}.tmp"

@@ -47,6 +47,8 @@ if str(ROOT) not in sys.path:
 from tests.daemon_fixture import Daemon  # noqa: E402
 from tests.dockerd_fixture import Dockerd, start_dockerd  # noqa: E402
 
+from bench.common import Row, write_json  # noqa: E402
+
 PATHS = {
     "published port": "host -> {proxy} -> container, 127.0.0.1",
     "bridge": "container -> container on a user bridge network",
@@ -270,6 +272,17 @@ def report(results: list[Measure], size_mib: int, runs: int) -> list[str]:
     return lines
 
 
+def bench_rows(results: list[Measure], size_mib: int, runs: int) -> list[Row]:
+    """The results as ``python -m bench`` rows: one per path, berth and docker side by side."""
+    rows = []
+    for path, how in PATHS.items():
+        medians = {m.engine: m.mbps for m in results if m.path == path}
+        errors = "; ".join(f"{m.engine}: {m.error}" for m in results if m.path == path and m.error)
+        note = f"{size_mib} MiB per transfer; {how.format(proxy='the proxy')}" + (f"; {errors}" if errors else "")
+        rows.append(Row("network", f"TCP, {path}", "MB/s", medians, runs, note))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256, help="MiB per transfer (default 256)")
@@ -284,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps([m.__dict__ for m in results], indent=2))
     else:
         print("\n".join(report(results, size, runs)))
+    write_json(bench_rows(results, size, runs))
     return 0 if any(m.engine == "berth" and m.mbps for m in results) else 1
 
 
