@@ -24,7 +24,15 @@ from berth.network.ports import (
     ports_view,
 )
 from berth.network.records import EndpointRecord, NetworkRecord
-from berth.network.sandbox import dns_names, network_mode, parse_link, parse_mac, shared_with
+from berth.network.sandbox import (
+    check_mode_conflicts,
+    dns_names,
+    mode_warnings,
+    network_mode,
+    parse_link,
+    parse_mac,
+    shared_with,
+)
 from berth.network.spec import ERR_NO_IPV6_POOL, ERR_SWARM, parse_create
 from berth.network.views import (
     endpoint_settings,
@@ -344,3 +352,44 @@ def test_network_names_search_every_user_network_of_the_asking_container():
     assert names.lookup("lone", me) is None
     assert names.reverse(A("10.9.0.3"), me) == "db.back"
     assert names.lookup("db", A("172.19.0.3")) is None  # web is not on back
+
+
+def mode_container(config: dict, **host_config) -> Container:
+    return Container(CID, "refc1", "", "busybox", "", {"Hostname": CID[:12], **config}, host_config)
+
+
+@pytest.mark.parametrize(("config", "host_config", "publishes", "message"), [
+    ({}, {"NetworkMode": "container:"}, False, "Invalid network mode: invalid container format container:<name|id>"),
+    ({"Hostname": "web"}, {"NetworkMode": "container:db"}, False, "conflicting options: hostname and the network mode"),
+    ({}, {"NetworkMode": "container:db", "Links": ["a:b"]}, False,
+     "conflicting options: container type network can't be used with links. This would result in undefined behavior"),
+    ({}, {"NetworkMode": "container:db", "Dns": ["10.0.0.1"]}, False, "conflicting options: dns and the network mode"),
+    ({}, {"NetworkMode": "container:db", "ExtraHosts": ["a:10.0.0.1"]}, False,
+     "conflicting options: custom host-to-IP mapping and the network mode"),
+    ({"MacAddress": "02:42:ac:11:00:09"}, {"NetworkMode": "container:db"}, False,
+     "conflicting options: mac-address and the network mode"),
+    ({"MacAddress": "02:42:ac:11:00:09"}, {"NetworkMode": "host"}, False,
+     "conflicting options: mac-address and the network mode"),
+    ({}, {"NetworkMode": "container:db"}, True, "conflicting options: port publishing and the container type network mode"),
+    ({"Hostname": "web"}, {"NetworkMode": "container:db", "Dns": ["10.0.0.1"]}, True,
+     "conflicting options: hostname and the network mode"),  # dockerd's order: the hostname first
+])
+def test_network_mode_conflicts_are_dockerds(config, host_config, publishes, message):
+    with pytest.raises(InvalidParameter) as err:
+        check_mode_conflicts(mode_container(config, **host_config), publishes)
+    assert err.value.message == message
+
+
+@pytest.mark.parametrize(("config", "host_config"), [
+    ({}, {"NetworkMode": "container:db"}),
+    ({"Hostname": "web", "MacAddress": "02:42:ac:11:00:09"}, {"NetworkMode": "web", "Dns": ["10.0.0.1"]}),
+    ({"Hostname": "vm"}, {"NetworkMode": "host", "Dns": ["10.0.0.1"], "ExtraHosts": ["a:10.0.0.1"]}),
+])
+def test_network_mode_without_conflicts(config, host_config):
+    check_mode_conflicts(mode_container(config, **host_config), publishes=False)
+
+
+def test_host_mode_warns_that_published_ports_are_discarded():
+    host = mode_container({}, NetworkMode="host", PortBindings={"80/tcp": [{"HostPort": "8080"}]})
+    assert mode_warnings(host) == ["Published ports are discarded when using host network mode"]
+    assert mode_warnings(mode_container({}, PortBindings={"80/tcp": [{"HostPort": "8080"}]})) == []

@@ -25,11 +25,12 @@ from berth.runtime.spec import Mount
 class NetworkAttacher(Protocol):
     """The network service as the container lifecycle sees it."""
 
-    async def validate(self, container: Container) -> None:
+    async def validate(self, container: Container) -> list[str]:
         """At create: check ``HostConfig.NetworkMode`` and ``NetworkingConfig`` (networks exist,
         ``--ip`` inside the subnet, aliases only on user networks...). Raises NotFound or
         InvalidParameter with docker's messages. Fills ``container.network_settings`` with the
-        configured (not yet connected) endpoints, as ``docker create`` then ``inspect`` shows."""
+        configured (not yet connected) endpoints, as ``docker create`` then ``inspect`` shows.
+        Returns the create response's ``Warnings`` (e.g. ports published in host mode)."""
 
     async def prepare(self, container: Container) -> None:
         """At start, before the runtime: allocate addresses, MACs and host ports for every

@@ -152,8 +152,7 @@ class ContainerService:
         c = build_container(body, name, image_ref, image.id, image.container_config, self.config.default_runtime)
         if not c.host_config.get("CgroupnsMode"):
             c.host_config["CgroupnsMode"] = self.runner.cgroupns_default
-        if self.networks is not None:
-            await self.networks.validate(c)
+        warnings = list(await self.networks.validate(c) or []) if self.networks is not None else []
         created_volumes = False
         try:
             if self.volumes is not None:
@@ -169,7 +168,7 @@ class ContainerService:
             self.runner.remove_rootfs(c.id)
             raise
         self._event("create", c)
-        return {"Id": c.id, "Warnings": []}
+        return {"Id": c.id, "Warnings": warnings}
 
     async def _populate_volumes(self, c: Container) -> None:
         # dockerd copies image content into new volumes at create, not start: `cp` into a created

@@ -30,9 +30,11 @@ from berth.network.publisher import PortPublisher
 from berth.network.records import DRIVER_HOST, DRIVER_NULL, EndpointRecord, NetworkRecord
 from berth.network.registry import NetworkRegistry
 from berth.network.sandbox import (
+    check_mode_conflicts,
     dns_names,
     endpoints_config,
     hostname,
+    mode_warnings,
     network_mode,
     parse_link,
     parse_mac,
@@ -78,28 +80,31 @@ class ContainerNetworking:
 
     # ---- create
 
-    async def validate(self, container: Container) -> None:
+    async def validate(self, container: Container) -> list[str]:
         """See ``NetworkAttacher.validate``: checks the mode, endpoints, links, ports and extra hosts;
         normalises ``networking_config`` (keys are network names; the primary network is present;
         user networks get the short ID as alias and ``--link`` as endpoint links, as dockerd
-        does) and fills ``network_settings``. Raises NotFound or InvalidParameter."""
+        does) and fills ``network_settings``. Returns dockerd's warnings. Raises NotFound or
+        InvalidParameter."""
         hc = container.host_config
         requests = port_requests(container.config, hc)
         for spec in string_list(hc.get("ExtraHosts")):
             parse_extra_host(spec)
         if container.config.get("MacAddress"):
             parse_mac(str(container.config["MacAddress"]))
+        check_mode_conflicts(container, bool(requests))
         shared = shared_with(container)
         if shared is not None:
-            self._check_shared(container, shared, bool(requests))
+            self._check_shared(container, shared)
             container.network_settings = network_settings({})
-            return
+            return []
         configs = self._named_configs(container)
         for name, config in configs.items():
             self.check_endpoint(self.registry.find(name), config, container)
         self._check_links(container, configs)
         container.networking_config["EndpointsConfig"] = configs
         container.network_settings = network_settings({name: endpoint_settings(cfg) for name, cfg in configs.items()})
+        return mode_warnings(container)
 
     def _named_configs(self, container: Container) -> dict[str, dict[str, Any]]:
         primary = self.registry.find(network_mode(container))
@@ -158,12 +163,7 @@ class ContainerNetworking:
         except NotFound as exc:
             raise InvalidParameter(f"could not get container for {name}: {exc.message}") from None
 
-    def _check_shared(self, container: Container, target: str, publishes: bool) -> None:
-        if publishes:
-            raise InvalidParameter("conflicting options: port publishing and the container type network mode")
-        if string_list(container.host_config.get("Links")):
-            raise InvalidParameter("conflicting options: container type network can't be used with links. "
-                                   "This would result in undefined behavior")
+    def _check_shared(self, container: Container, target: str) -> None:
         if self.resolve is not None and self.resolve(target).id == container.id:
             raise InvalidParameter("cannot join own network")
 

@@ -37,6 +37,40 @@ def shared_with(container: Container) -> str | None:
     return mode[len(CONTAINER_PREFIX):] if mode.startswith(CONTAINER_PREFIX) else None
 
 
+def check_mode_conflicts(container: Container, publishes: bool) -> None:
+    """Refuse options that make no sense with ``--network container:X`` or ``host``, in dockerd's
+    order and wording (runconfig ``validateNetContainerMode``). ``publishes``: ports are published.
+    A hostname counts as given unless it is the short ID berth filled in. Raises InvalidParameter."""
+    mode = network_mode(container)
+    shared = mode.startswith(CONTAINER_PREFIX)
+    hc = container.host_config
+    if shared and not mode[len(CONTAINER_PREFIX):]:
+        raise InvalidParameter("Invalid network mode: invalid container format container:<name|id>")
+    conflicts = [
+        (shared and container.config.get("Hostname") not in (None, "", container.short_id),
+         "conflicting options: hostname and the network mode"),
+        (shared and bool(string_list(hc.get("Links"))),
+         "conflicting options: container type network can't be used with links. This would result in undefined "
+         "behavior"),
+        (shared and bool(string_list(hc.get("Dns"))), "conflicting options: dns and the network mode"),
+        (shared and bool(string_list(hc.get("ExtraHosts"))),
+         "conflicting options: custom host-to-IP mapping and the network mode"),
+        ((shared or mode == "host") and bool(container.config.get("MacAddress")),
+         "conflicting options: mac-address and the network mode"),
+        (shared and publishes, "conflicting options: port publishing and the container type network mode"),
+    ]
+    for conflict, message in conflicts:
+        if conflict:
+            raise InvalidParameter(message)
+
+
+def mode_warnings(container: Container) -> list[str]:
+    """Create-time warnings dockerd gives for the network mode (``docker run`` prints them)."""
+    if network_mode(container) == "host" and container.host_config.get("PortBindings"):
+        return ["Published ports are discarded when using host network mode"]
+    return []
+
+
 def endpoints_config(container: Container) -> dict[str, dict[str, Any]]:
     """``NetworkingConfig.EndpointsConfig`` (network name -> EndpointSettings), created when missing
     so callers may add to it."""

@@ -343,9 +343,9 @@ class NetworkService:
 
     # ---- NetworkAttacher (berth.containers.interfaces)
 
-    async def validate(self, container: Container) -> None:
+    async def validate(self, container: Container) -> list[str]:
         """See ``ContainerNetworking.validate``."""
-        await self.endpoints.validate(container)
+        return await self.endpoints.validate(container)
 
     async def prepare(self, container: Container) -> None:
         """See ``ContainerNetworking.prepare``."""
