@@ -96,7 +96,8 @@ class Lab:
     async def create(self, name: str, network: str = "default", endpoints: dict[str, Any] | None = None,
                      **host_config: Any) -> Container:
         cid = new_container_id()
-        c = Container(cid, name, rfc3339_nano(), "busybox", "", {"Hostname": f"host-{name}"},
+        hostname = cid[:12] if network.startswith("container:") else f"host-{name}"  # docker's rule: no --hostname
+        c = Container(cid, name, rfc3339_nano(), "busybox", "", {"Hostname": hostname},
                       {"NetworkMode": network, **host_config}, {"EndpointsConfig": endpoints or {}})
         self.containers[cid] = c
         await self.service.validate(c)

@@ -343,7 +343,7 @@ class NetworkService:
 
     # ---- NetworkAttacher (berth.containers.interfaces)
 
-    async def validate(self, container: Container) -> list[str]:
+    async def validate(self, container: Container) -> builtins.list[str]:
         """See ``ContainerNetworking.validate``."""
         return await self.endpoints.validate(container)
 
