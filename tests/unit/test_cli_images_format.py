@@ -94,7 +94,8 @@ def test_table_header_calls_methods_with_arguments(fmt, want):
 
 
 def test_header_without_rows_and_default_titles():
-    assert output.render("table {{.Repository}}\t{{.Foo}}", [], IMAGES_TABLE, IMAGE_TITLES) == "REPOSITORY   FOO\n"
+    assert output.render("table {{.Repository}}\t{{.Foo}}", [], IMAGES_TABLE, IMAGE_TITLES) == \
+        "REPOSITORY   <no value>\n"
     assert output.render("table", [], IMAGES_TABLE, IMAGE_TITLES) == \
         "REPOSITORY   TAG       IMAGE ID   CREATED   SIZE\n"
 

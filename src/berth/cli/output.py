@@ -66,7 +66,8 @@ def tabwrite(lines: Iterable[str], minwidth: int = 10, padding: int = 3) -> str:
 class HeaderContext:
     """The object a table template's header row is rendered with (docker's SubHeaderContext):
     ``{{.Field}}`` gives the column title, ``{{.Label "com.example.x"}}`` the label's last dotted
-    part with ``-`` and ``_`` as spaces. Fields without a declared title give their name upper-cased."""
+    part with ``-`` and ``_`` as spaces. A field without a title prints ``<no value>``, as docker's
+    header map does for a missing key."""
 
     def __init__(self, titles: dict[str, str]) -> None:
         self._titles = titles
@@ -74,7 +75,7 @@ class HeaderContext:
     def __getattr__(self, name: str) -> str:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._titles.get(name, name.upper())
+        return self._titles.get(name, "<no value>")
 
     def Label(self, name: str) -> str:  # noqa: N802 - the template calls it by docker's name
         return name.split(".")[-1].replace("-", " ").replace("_", " ")

@@ -61,13 +61,22 @@ class Response:
         self.status = raw.status
         self.headers = {k.lower(): v for k, v in raw.getheaders()}
         self._conn = conn
+        self._body: bytes | None = None
 
     def read(self) -> bytes:
-        return self.raw.read()
+        """The whole body (kept, so a buffered response can be read again)."""
+        if self._body is None:
+            return self.raw.read()
+        return self._body
 
     def json(self) -> Any:
-        data = self.raw.read()
+        data = self.read()
         return json.loads(data) if data.strip() else None
+
+    def buffer(self) -> None:
+        """Read the whole body now and close the connection."""
+        self._body = self.raw.read()
+        self.close()
 
     def iter_chunks(self, size: int = 1 << 16) -> Iterator[bytes]:
         while True:
@@ -170,10 +179,7 @@ class APIClient:
             response.close()
             raise APIError(response.status, _error_message(data, response.status))
         if not stream:
-            data = response.read()
-            response.close()
-            response.read = lambda data=data: data  # type: ignore[method-assign]
-            response.json = lambda data=data: json.loads(data) if data.strip() else None  # type: ignore[method-assign]
+            response.buffer()
         return response
 
     def _cannot_connect(self, exc: Exception) -> str:

@@ -122,7 +122,7 @@ class EventBus:
                         return
                 try:
                     event = await asyncio.wait_for(queue.get(), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return
                 if until_ns is not None and event.time_nano > until_ns:
                     return

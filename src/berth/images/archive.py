@@ -17,7 +17,7 @@ import json
 import posixpath
 import tarfile
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from berth.errors import InvalidParameter, NotFound
 from berth.images import reference as refs
@@ -93,6 +93,10 @@ def write_save(store: ImageStore, items: list[SaveItem], out: BinaryIO) -> None:
             _add_bytes(tar, "repositories", json.dumps(repositories, separators=(",", ":")).encode())
 
 
+class _Reader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 @dataclass
 class LoadedImage:
     """An image a load produced and the normalised tags to point at it."""
@@ -137,7 +141,7 @@ class _Members:
             if target in self.blobs:
                 self.blobs.setdefault(name, self.blobs[target])
 
-    def store_stream(self, src: BinaryIO) -> str:
+    def store_stream(self, src: _Reader) -> str:
         """Copy ``src`` into the content store; remember the digest when it is new."""
         with self.store.content.writer() as w:
             while chunk := src.read(1 << 20):
@@ -268,7 +272,7 @@ def _layer_blob(store: ImageStore, members: _Members, desc: dict[str, Any]) -> s
     if media in MEDIA_GZIP or _is_gzip(store, digest):
         with store.content.open(digest) as raw, gzip.GzipFile(fileobj=raw) as unzipped:
             try:
-                new_digest = members.store_stream(unzipped)  # type: ignore[arg-type]
+                new_digest = members.store_stream(unzipped)
             except (OSError, EOFError) as exc:
                 raise InvalidParameter(f"invalid gzip layer {desc['digest']}: {exc}") from None
         return new_digest

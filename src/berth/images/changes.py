@@ -76,8 +76,9 @@ def apply_command(config: dict[str, Any], cmd: Any) -> None:
         config["OnBuild"] = [*(config.get("OnBuild") or []), cmd.expression]
     elif isinstance(cmd, ins.HealthcheckCommand):
         check: dict[str, Any] = {"Test": list(cmd.test)}
-        for key, value in (("Interval", cmd.interval), ("Timeout", cmd.timeout),
-                           ("StartPeriod", cmd.start_period), ("Retries", cmd.retries)):
+        timings: tuple[tuple[str, Any], ...] = (("Interval", cmd.interval), ("Timeout", cmd.timeout),
+                                                 ("StartPeriod", cmd.start_period), ("Retries", cmd.retries))
+        for key, value in timings:
             if value:
                 check[key] = value
         config["Healthcheck"] = check

@@ -46,7 +46,7 @@ def decompress(stream: BinaryIO) -> BinaryIO:
     if head.startswith(b"BZh"):
         return bz2.BZ2File(rest)  # type: ignore[return-value]
     if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.LZMAFile(rest)  # type: ignore[return-value]
+        return lzma.LZMAFile(rest)  # type: ignore[return-value,arg-type]
     return rest  # type: ignore[return-value]
 
 

@@ -54,7 +54,7 @@ def register(router: Router, images: ImageService) -> None:
     async def prune(req: Request) -> Response:
         return JSONResponse(images.prune(req.filters()))
 
-    async def create(req: Request) -> Response:
+    async def create(req: Request) -> Response | StreamResponse:
         source = req.arg("fromSrc")
         if not source:
             return await pull(req)
@@ -80,7 +80,7 @@ def register(router: Router, images: ImageService) -> None:
             stream.close()
         return _message_stream(messages)
 
-    async def pull(req: Request) -> Response:
+    async def pull(req: Request) -> Response | StreamResponse:
         name = req.arg("fromImage")
         if not name:
             raise InvalidParameter("fromImage or fromSrc is required")
@@ -96,9 +96,9 @@ def register(router: Router, images: ImageService) -> None:
         items = images.save_items(names)
         return StreamResponse(iter_from_writer(lambda out: images.save(items, out)), 200, "application/x-tar")
 
-    async def load(req: Request) -> Response:
+    async def load(req: Request) -> Response | StreamResponse:
         loop = asyncio.get_running_loop()
-        reader = SyncBodyReader(req.body, loop)
+        reader: Any = SyncBodyReader(req.body, loop)
         try:
             messages = await loop.run_in_executor(None, images.load, reader)
         except BerthError as exc:

@@ -425,6 +425,7 @@ def load(ctx: Any, argv: list[str], prog: str) -> int:
     fs.add("-i, --input", "string", help="Read from tar archive file, instead of STDIN")
     fs.add("-q, --quiet", help="Suppress the load output")
     args, _ = fs.parse_or_exit(argv)
+    source: Any
     if args.input:
         try:
             source = open(args.input, "rb")  # noqa: SIM115

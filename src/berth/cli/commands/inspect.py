@@ -28,7 +28,7 @@ def inspect(ctx: Any, argv: list[str], prog: str) -> int:
     fs.add("-s, --size", help="Display total file sizes if the type is container")
     fs.add("--type", "string", help="Return JSON for specified type")
     args, names = fs.parse_or_exit(argv)
-    kinds = ORDER
+    kinds: tuple[str, ...] = ORDER
     if args.type:
         if args.type not in ENDPOINTS:
             sys.stderr.write(f'"{args.type}" is not a valid value for --type\n')
