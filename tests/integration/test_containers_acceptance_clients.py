@@ -162,6 +162,8 @@ def test_7_docker_py(shared_daemon):
                    "See 'berth run --help'.\n"),
     (["-m", "20m", "--memory-swap", "10m"], "berth: Error response from daemon: Minimum memoryswap limit should "
                                             "be larger than memory limit, see usage.\nSee 'berth run --help'.\n"),
+    (["--cap-add", "BOGUS"], "berth: Error response from daemon: invalid CapAdd: unknown capability: "
+                             "\"CAP_BOGUS\".\nSee 'berth run --help'.\n"),
 ])
 def test_8_bad_run_flags_create_nothing(shared_daemon, flags, message):
     """8. Bad input: unknown flags, bad `--memory` values [...] — each a clear error and no half-created

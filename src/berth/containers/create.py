@@ -15,6 +15,7 @@ from typing import Any
 from berth.containers.model import Container, new_container_id
 from berth.errors import Conflict, InvalidParameter
 from berth.images.model import container_config
+from berth.runtime import caps
 from berth.timeutil import rfc3339_nano
 
 MIN_MEMORY = 6 * 1024 * 1024
@@ -150,6 +151,12 @@ def validate_host_config(hc: dict[str, Any], ncpu: int | None = None, update: bo
         raise InvalidParameter(f"maximum retry count cannot be used with restart policy '{name}'")
     if hc.get("AutoRemove") and name not in ("", "no"):
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    for key in ("CapAdd", "CapDrop"):
+        for name in hc.get(key) or []:
+            try:
+                caps.normalize(name)
+            except InvalidParameter as exc:  # refused at create, so no container is left behind
+                raise InvalidParameter(f"invalid {key}: {exc.message}") from exc
     runtime = hc.get("Runtime") or "berth"
     if runtime not in ("berth", "runc"):
         raise InvalidParameter(f"Unknown runtime specified {runtime}")

@@ -1,0 +1,32 @@
+"""Create-time refusals of ``build_container``: nothing is created for settings dockerd 20.10 refuses at
+``POST /containers/create`` (messages as its CLI prints them after "Error response from daemon: ")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from berth.containers.create import build_container
+from berth.errors import InvalidParameter
+
+
+@pytest.mark.parametrize("host_config, message", [
+    ({"CapAdd": ["BOGUS"]}, 'invalid CapAdd: unknown capability: "CAP_BOGUS"'),
+    ({"CapDrop": ["chown", "cap_nope"]}, 'invalid CapDrop: unknown capability: "CAP_NOPE"'),
+    ({"Memory": 1024}, "Minimum memory limit allowed is 6MB"),
+    ({"Runtime": "crun"}, "Unknown runtime specified crun"),
+])
+def test_refused_at_create(host_config: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        build_container({"Cmd": ["true"], "HostConfig": host_config}, "/n", "busybox", "sha256:" + "a" * 64, {})
+    assert info.value.message == message
+
+
+@pytest.mark.parametrize("host_config", [
+    {"CapAdd": ["ALL"], "CapDrop": ["net_raw", "CAP_MKNOD"]},
+    {"CapAdd": ["sys_admin"], "CapDrop": ["all"]},
+])
+def test_capability_spellings_accepted(host_config: dict[str, Any]) -> None:
+    c = build_container({"Cmd": ["true"], "HostConfig": host_config}, "/n", "busybox", "sha256:" + "a" * 64, {})
+    assert c.host_config["CapAdd"] == host_config["CapAdd"]
