@@ -207,8 +207,14 @@ def test_prune_all_events_url_import_save_load(bdaemon, busybox_tar, tmp_path):
                 "--format", "{{.Action}} {{.Actor.Attributes.name}}")
     assert tags == "tag fromurl:1\n"
     assert d.ok("events", "--since", "1m", "--until", f"{start - 30:.0f}") == ""
-    if DOCKER is not None:
+    reversed_window = d.cli("events", "--since", "0s", "--until", "1m")
+    assert reversed_window.returncode == 1 and "cannot be after `until` time" in reversed_window.stderr
+    bad = d.cli("events", "--since", "abc")
+    assert (bad.returncode, bad.stderr) == (1, 'failed to parse value as time or duration: "abc"\n')
+    if DOCKER is not None:  # the docker CLI's own window arguments, and the same lines as berth's
         lines = docker(d.host, "events", "--since", "1m", "--until", "0s", "--filter", "type=image").stdout
         assert re.search(r"^\S+ image import sha256:[0-9a-f]{64} \(name=sha256:", lines, re.M)
-        assert lines.count("\n") == len([e for e in events if e])
+        window = ["--since", str(int(start) - 1), "--until", str(int(time.time()) + 1)]
+        theirs, mine = docker(d.host, "events", *window).stdout, d.ok("events", *window)
+        assert theirs.splitlines() == mine.splitlines()
     d.ok("rm", box)

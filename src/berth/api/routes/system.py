@@ -58,6 +58,9 @@ def register(router: Router, events: EventBus, info: Callable[[], dict[str, Any]
             until = parse_timestamp_arg(req.arg("until")) if req.arg("until") else None
         except ValueError as exc:
             raise InvalidParameter(str(exc)) from None
+        if since is not None and until is not None and until < since:
+            raise InvalidParameter(f"`since` time ({req.arg('since')}) cannot be after "
+                                   f"`until` time ({req.arg('until')})")
         filters = req.filters()
 
         async def chunks() -> AsyncIterator[bytes]:

@@ -118,17 +118,15 @@ def events(ctx: Any, argv: list[str], prog: str) -> int:
     fs.add("--until", "string", help="Stream events until this timestamp")
     args, _ = fs.parse_or_exit(argv)
     from berth.cli.commands.images import filters_param
-    from berth.timeutil import parse_timestamp_arg
     params: dict[str, Any] = {"filters": filters_param(args.filter)}
     for name in ("since", "until"):
         value = getattr(args, name)
         if value:
             try:
-                ns = parse_timestamp_arg(value)
+                params[name] = timestamp_param(value, time.time())
             except ValueError as exc:
                 sys.stderr.write(f"{exc}\n")
                 return 1
-            params[name] = f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
     response = ctx.client.request("GET", "/events", params, stream=True)
     template = None
     if args.format:
@@ -146,10 +144,35 @@ def events(ctx: Any, argv: list[str], prog: str) -> int:
     return 0
 
 
+def timestamp_param(value: str, now: float) -> str:
+    """A ``--since``/``--until`` value as the docker CLI sends it (GetTimestamp): a duration is
+    whole seconds before ``now``, a Unix timestamp passes as given, a date becomes ``secs.nanos``.
+    Raises ValueError with docker's ``failed to parse value as time or duration: "x"``."""
+    import re
+
+    from berth.timeutil import parse_duration, parse_rfc3339_ns, parse_timestamp_arg
+    if value != "0":
+        try:
+            return str(int(now - parse_duration(value)))
+        except ValueError:
+            pass
+    if re.fullmatch(r"-?\d+(\.\d{1,9})?", value):
+        return value
+    try:
+        ns = parse_rfc3339_ns(value) if "T" in value else parse_timestamp_arg(value)
+    except ValueError:
+        raise ValueError(f'failed to parse value as time or duration: "{value}"') from None
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
 def format_event(event: dict[str, Any]) -> str:
-    """docker's default event line: ``<time> <type> <action> <id> (k=v, ...)``."""
-    from berth.timeutil import rfc3339_nano
-    stamp = rfc3339_nano(int(event.get("timeNano") or event.get("time", 0) * 1_000_000_000))
+    """docker's default event line: ``<time> <type> <action> <id> (k=v, ...)``, the time in local
+    time with nine fraction digits (jsonmessage.RFC3339NanoFixed)."""
+    from berth.cli.commands.images import rfc3339_local
+    ns = int(event.get("timeNano") or event.get("time", 0) * 1_000_000_000)
+    secs, nanos = divmod(ns, 1_000_000_000)
+    whole = rfc3339_local(secs)
+    stamp = f"{whole[:19]}.{nanos:09d}{whole[19:]}"
     actor = event.get("Actor") or {}
     attrs = actor.get("Attributes") or {}
     tail = ""
