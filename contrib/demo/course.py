@@ -158,10 +158,11 @@ def web(act: Actions) -> Section:
         berth("exec", "demo-web", "ls", "/www", expect="index.html"),
         Step("pty", ("exec", "-it", "demo-web", "sh"), seed="docker exec -it f136fa721110 bash", dialogue=(
             ("", SH_PROMPT), ("ps", r"httpd(.|\n)*" + SH_PROMPT), ("exit", ""))),
-        berth("stop", "demo-web", seed="docker container stop"),
+        berth("stop", "-t", "1", "demo-web", seed="docker container stop",
+              note="httpd is PID 1 and ignores SIGTERM: -t 1 sends SIGKILL after 1 s instead of 10."),
         berth("container", "ls", "-a", "--filter", "name=demo-web", seed="docker container ls", expect="Exited"),
         berth("start", "demo-web", seed="docker container start"),
-        berth("restart", "demo-web", seed="docker container restart"),
+        berth("restart", "-t", "1", "demo-web", seed="docker container restart"),
         berth("network", "ls", seed="docker network ls", expect="bridge"),
         berth("network", "create", "-d", "bridge", NETWORK, seed="docker network create -d bridge my_bridge"),
         berth("run", "-d", "--network", NETWORK, "--name", "demo-cont2", "web",
@@ -205,7 +206,7 @@ def cleanup(act: Actions) -> Section:
     """6. ``rm``, ``rmi``, ``image prune``, ``volume rm``, ``network rm``."""
     running = ("demo-web", "demo-web8000", "demo-cont1", "demo-cont2")
     return Section(6, "Cleaning up", (
-        berth("stop", *running),
+        berth("stop", "-t", "1", *running),
         berth("rm", *running, seed="docker container rm"),
         berth("container", "prune", "-f", seed="docker container prune"),
         berth("rmi", *IMAGES, seed="docker image rm"),
