@@ -99,7 +99,7 @@ def test_volume_in_use_and_rm_v(d):
 @pytest.mark.parametrize("args,message", [
     (["--mount", "type=bind,src=/missing-berth-dir,dst=/x"],
      'invalid mount config for type "bind": bind source path does not exist: /missing-berth-dir'),
-    (["-v", "/tmp:/x", "-v", "/tmp:/x"], "Duplicate mount point: /x"),
+    (["-v", "/tmp:/x", "-v", "/var:/x"], "Duplicate mount point: /x"),
     (["-v", "vol1:/x:bad"], "invalid mode: bad"),
     (["--volumes-from", "nope-berth-ctr"], "No such container: nope-berth-ctr"),
 ])
