@@ -29,7 +29,15 @@ def _fetch_debs(workdir: Path, cache: rootfs.Cache) -> Callable[[str], Callable[
             try:
                 placed = debs.fetch_debs(COURSE_PACKAGES, dest, base_tar, cache)
             except rootfs.MkImageError as exc:
-                raise RuntimeError(str(exc)) from None
+                if "apt-get update" not in str(exc):
+                    raise RuntimeError(str(exc)) from None
+                # A fresh machine may have no package lists yet (setup.sh updates them only when it
+                # installs something): fetch them once and try again.
+                subprocess.run(["apt-get", "update", "-q"], capture_output=True, check=False)
+                try:
+                    placed = debs.fetch_debs(COURSE_PACKAGES, dest, base_tar, cache)
+                except rootfs.MkImageError as again:
+                    raise RuntimeError(str(again)) from None
             return "\n".join(f"{context}/debs/{p.name}" for p in placed)
         return run
     return for_context

@@ -60,7 +60,8 @@ def ensure_berthd(place: DaemonPlace, berthd: str, timeout: float = 30) -> bool:
     """Start berthd at ``place`` unless one answers there already; returns True when it started one.
 
     The daemon runs in its own session with stdout and stderr appended to ``place.log``. Raises
-    RuntimeError (with the log's tail) when it exits or does not answer within ``timeout`` s.
+    RuntimeError (with the log's tail) when it exits or does not answer within ``timeout`` s (it
+    is stopped then).
     """
     if answers(place.sock):
         return False
@@ -76,6 +77,13 @@ def ensure_berthd(place: DaemonPlace, berthd: str, timeout: float = 30) -> bool:
         if answers(place.sock):
             return True
         time.sleep(0.1)
+    # A daemon that never answered is no use and would hold the data root's lock: stop it.
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
     raise RuntimeError(f"berthd did not answer on {place.sock} within {timeout:.0f} s; see {place.log}")
 
 
