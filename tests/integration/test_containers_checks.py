@@ -312,3 +312,24 @@ def test_logs_since_until_tail_timestamps(shared_daemon):
         assert d.ok("logs", "--since", stamps[1], "--until", stamps[2], "-t", cname) == "\n".join(stamped[1:3]) + "\n"
         assert d.ok("logs", "--since", "1h", cname).count("\n") == 5
         assert d.ok("logs", "--until", "1h", cname) == ""  # an hour before now: nothing yet
+
+
+# ----- devices ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/dev/fuse").exists() or cgroups.is_v2_only(),
+                    reason="needs /dev/fuse and the cgroup v1 devices controller")
+def test_device_mapping_and_cgroup_rules(shared_daemon):
+    """`--device /dev/fuse:/dev/myfuse:r`: the node under its new name with the host's mode, readable only
+    (the cgroup rule says `r`); `--device-cgroup-rule` adds a rule; a missing device fails the start with
+    dockerd's message and 127, as docker 20.10 does."""
+    d = shared_daemon
+    fuse = Path("/dev/fuse").stat()
+    out = d.ok("run", "--rm", "--device", "/dev/fuse:/dev/myfuse:r", "--device-cgroup-rule", "c 42:* rm", "busybox",
+               "sh", "-c", "stat -c '%t:%T %a' /dev/myfuse; grep -E '10:229|42:' /sys/fs/cgroup/devices/devices.list; "
+               "(echo x > /dev/myfuse) 2>&1 | sed 's/.*: //'")
+    assert out.splitlines() == [f"a:e5 {fuse.st_mode & 0o777:o}", "c 10:229 r", "c 42:* rm", "Operation not permitted"]
+    result = d.cli("run", "--rm", "--device", f"/dev/nonexistent-{RUN}", "busybox", "true")
+    assert (result.returncode, result.stderr) == (127, "berth: Error response from daemon: error gathering device "
+                                                       "information while adding custom device "
+                                                       f'"/dev/nonexistent-{RUN}": no such file or directory.\n')

@@ -296,6 +296,9 @@ def _host_config(args: Namespace, values: dict[str, Any], bindings: dict[str, An
     if args.rm and restart["Name"] not in ("", "no"):
         raise OptionError("Conflicting options: --restart and --rm")
     devices = [device_mapping(spec) for spec in args.device]
+    for rule in args.device_cgroup_rule or []:
+        if not DEVICE_CGROUP_RULE.fullmatch(rule):
+            raise bad_flag("--device-cgroup-rule", rule, f"invalid device cgroup format '{rule}'")
     secopts, masked, readonly = security_opts(args.security_opt)
     if args.log_driver == "none" and args.log_opt:
         raise OptionError("invalid logging opts for driver none")
@@ -832,6 +835,10 @@ def _go_struct(value: Any, order: tuple[str, ...]) -> Any:
 def _clean_path(path: str) -> str:
     cleaned = os.path.normpath(path)
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+# the docker CLI's check of --device-cgroup-rule: type, major:minor (or *), access
+DEVICE_CGROUP_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
 
 
 def _device_mode(mode: str) -> bool:

@@ -145,6 +145,7 @@ class Runner:
         nano = int(hc.get("NanoCpus") or 0)
         period = int(hc.get("CpuPeriod") or 0) or (100000 if nano else 0)
         quota = int(hc.get("CpuQuota") or 0) or (nano * period // 1_000_000_000 if nano else 0)
+        devices, device_rules = _devices(hc)
         return oci.SpecOptions(
             args=args,
             env=oci.default_env(cfg.get("Env") or [], bool(cfg.get("Tty")), hostname, user.home),
@@ -169,7 +170,7 @@ class Runner:
             pids_limit=int(hc.get("PidsLimit") or 0),
             sysctls=dict(hc.get("Sysctls") or {}),
             seccomp_profile=_seccomp_option(security),
-            devices=_devices(bool(hc.get("Privileged"))),
+            devices=devices, device_cgroup_rules=device_rules,
             nofile=self.nofile, all_capabilities=self.held_capabilities,
             cgroupns=_cgroupns(hc.get("CgroupnsMode"), self.cgroupns_default),
         )
@@ -217,8 +218,19 @@ def _cgroupns(mode: str | None, default: str) -> str:
     return mode if mode in ("host", "private") else default
 
 
-def _devices(privileged: bool) -> list[dict[str, Any]]:
-    if not privileged:
-        return []
-    from berth.runtime.devices import host_devices
-    return host_devices()
+def _devices(hc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """OCI devices and cgroup rules: the host's devices under ``--privileged``, then ``--device``
+    mappings and ``--device-cgroup-rule`` rules. Raises SystemError_/InvalidParameter (dockerd's
+    messages) for a missing device or a malformed rule, before anything runs."""
+    from berth.runtime.devices import devices_from_path, host_devices, parse_cgroup_rule
+
+    devices = host_devices() if hc.get("Privileged") else []
+    rules: list[dict[str, Any]] = []
+    for mapping in hc.get("Devices") or []:
+        host = mapping.get("PathOnHost") or ""
+        found, allowed = devices_from_path(host, mapping.get("PathInContainer") or host,
+                                           mapping.get("CgroupPermissions") or "rwm")
+        devices += found
+        rules += allowed
+    rules += [parse_cgroup_rule(text) for text in hc.get("DeviceCgroupRules") or []]
+    return devices, rules

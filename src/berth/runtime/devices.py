@@ -1,4 +1,6 @@
-"""Device nodes: the container's ``/dev`` contents and the host's devices for ``--privileged``.
+"""Device nodes: the container's ``/dev`` contents, the host's devices for ``--privileged``, and
+the devices and cgroup rules of ``--device`` and ``--device-cgroup-rule`` (``docker run`` reference,
+"Add host device to container").
 
 Every container gets the runtime-spec's default devices (config-linux.md "Default Devices":
 null, zero, full, random, urandom, tty, ptmx as a link to ``pts/ptmx``) plus the symlinks runc
@@ -12,6 +14,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from berth.errors import InvalidParameter, SystemError_
 from berth.runtime.mounts import secure_join
 
 # (name, major, minor): char devices, mode 0666, owned by root.
@@ -82,3 +85,69 @@ def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
                 "uid": st.st_uid, "gid": st.st_gid,
             })
     return sorted(found, key=lambda d: d["path"])
+
+
+def _device_entry(path: str, st: os.stat_result) -> dict[str, Any] | None:
+    kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else ""
+    if not kind:
+        return None
+    return {"path": path, "type": kind, "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+
+
+def devices_from_path(host: str, inside: str, permissions: str = "rwm") -> tuple[list[dict[str, Any]],
+                                                                              list[dict[str, Any]]]:
+    """``--device HOST:INSIDE:PERMISSIONS`` as OCI ``linux.devices[]`` entries and the cgroup rules
+    allowing them (``access`` = ``permissions``, a subset of ``rwm``).
+
+    ``host`` is followed if it is a symlink; a directory maps every device below it (``--device
+    /dev/snd``), with ``inside`` in place of ``host`` in their paths. Node mode and owner are the
+    host's. Raises :class:`SystemError_` with dockerd's message, e.g. ``error gathering device
+    information while adding custom device "/dev/x": no such file or directory``.
+    """
+    resolved = os.path.realpath(host)
+    try:
+        st = os.stat(resolved)
+    except OSError as exc:
+        raise SystemError_(f"error gathering device information while adding custom device {_quote(host)}: "
+                           f"{os.strerror(exc.errno or 0).lower()}") from exc
+    found: list[dict[str, Any]] = []
+    single = _device_entry(inside, st)
+    if single is not None:
+        found.append(single)
+    elif stat.S_ISDIR(st.st_mode):
+        for dirpath, _dirnames, filenames in os.walk(resolved):
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                try:
+                    entry = _device_entry(inside + path[len(resolved):], os.lstat(path))
+                except OSError:
+                    continue
+                if entry is not None:
+                    found.append(entry)
+    if not found:
+        raise SystemError_(f"error gathering device information while adding custom device {_quote(host)}: "
+                           "not a device node")
+    rules = [{"allow": True, "type": d["type"], "major": d["major"], "minor": d["minor"], "access": permissions}
+             for d in found]
+    return found, rules
+
+
+def _quote(text: str) -> str:
+    """Go's ``%q`` for the paths in these messages (double quotes, backslash escapes)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_cgroup_rule(text: str) -> dict[str, Any]:
+    """A ``--device-cgroup-rule`` (``c 42:* rmw``, ``a *:* rwm``) as an OCI ``resources.devices[]`` allow
+    rule (``*`` becomes -1). Raises :class:`InvalidParameter` ``invalid device cgroup format 'X'``
+    (the docker CLI's check)."""
+    parts = text.split()
+    numbers = parts[1].split(":") if len(parts) == 3 else []
+    valid = (len(parts) == 3 and parts[0] in ("a", "b", "c") and len(numbers) == 2
+             and all(n == "*" or n.isdigit() for n in numbers)
+             and 0 < len(parts[2]) <= 3 and set(parts[2]) <= set("rwm") and len(set(parts[2])) == len(parts[2]))
+    if not valid:
+        raise InvalidParameter(f"invalid device cgroup format '{text}'")
+    major, minor = (-1 if n == "*" else int(n) for n in numbers)
+    return {"allow": True, "type": parts[0], "major": major, "minor": minor, "access": parts[2]}

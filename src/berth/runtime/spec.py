@@ -258,8 +258,10 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
         devices: list[dict[str, Any]] = [{"allow": True, "access": "rwm"}]
     else:
         devices = [dict(rule) for rule in DEFAULT_DEVICE_RULES]
+        # a device with its own rule (`--device X:Y:r`) gets only that access: v1 allow rules add up
+        ruled = {(r.get("type"), r.get("major"), r.get("minor")) for r in opts.device_cgroup_rules}
         devices += [{"allow": True, "type": d["type"], "major": d["major"], "minor": d["minor"],
-                     "access": "rwm"} for d in opts.devices]
+                     "access": "rwm"} for d in opts.devices if (d["type"], d["major"], d["minor"]) not in ruled]
         devices += [dict(rule) for rule in opts.device_cgroup_rules]
     resources: dict[str, Any] = {"devices": devices}
     memory: dict[str, Any] = {}
