@@ -30,3 +30,23 @@ def test_refused_at_create(host_config: dict[str, Any], message: str) -> None:
 def test_capability_spellings_accepted(host_config: dict[str, Any]) -> None:
     c = build_container({"Cmd": ["true"], "HostConfig": host_config}, "/n", "busybox", "sha256:" + "a" * 64, {})
     assert c.host_config["CapAdd"] == host_config["CapAdd"]
+
+
+IMAGE = {"Entrypoint": ["/entry"], "Cmd": ["sh"]}
+
+
+@pytest.mark.parametrize("body, path, args, entrypoint", [
+    ({"Entrypoint": [""], "Cmd": ["echo", "hi"]}, "echo", ["hi"], None),  # `--entrypoint "" IMAGE echo hi`
+    ({"Cmd": ["x"]}, "/entry", ["x"], ["/entry"]),
+    ({}, "/entry", ["sh"], ["/entry"]),
+])
+def test_entrypoint_and_command(body: dict[str, Any], path: str, args: list[str], entrypoint: Any) -> None:
+    c = build_container(body, "/n", "img", "sha256:" + "a" * 64, IMAGE)
+    assert (c.path, c.args, c.config["Entrypoint"]) == (path, args, entrypoint)
+
+
+def test_empty_entrypoint_without_a_command_is_refused() -> None:
+    """`docker run --entrypoint "" IMAGE`: the image's Cmd is not used either, so there is nothing to run."""
+    with pytest.raises(InvalidParameter) as info:
+        build_container({"Entrypoint": [""]}, "/n", "img", "sha256:" + "a" * 64, IMAGE)
+    assert info.value.message == "No command specified"

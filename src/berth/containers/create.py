@@ -224,6 +224,8 @@ def build_container(body: dict[str, Any], name: str, image_ref: str, image_id: s
         # dockerd's adaptContainerSettings: memory+swap defaults to twice the memory limit
         host_config["MemorySwap"] = 2 * int(host_config["Memory"])
     merged = merge_image_config(user, image_config)
+    if merged.get("Entrypoint") == [""]:
+        merged["Entrypoint"] = None  # dockerd's mergeAndVerifyConfig: `--entrypoint ""` means none at all
     path, args = entrypoint_and_args(merged)
     cid = new_container_id()
     if not merged.get("Hostname"):
