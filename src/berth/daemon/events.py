@@ -95,6 +95,11 @@ class EventBus:
         self._subscribers: set[asyncio.Queue[Event]] = set()
         self._history: deque[Event] = deque(maxlen=HISTORY)
 
+    @property
+    def listeners(self) -> int:
+        """How many ``/events`` streams are open (``NEventsListener`` in ``/info``)."""
+        return len(self._subscribers)
+
     def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None) -> Event:
         """Record and broadcast an event now."""
         event = Event(type_, action, actor_id, dict(attributes or {}), time.time_ns())

@@ -33,6 +33,10 @@ Server:{{if .Server.Platform.Name}} {{.Server.Platform.Name}}{{end}}
   Built:            {{index $component.Details "BuildTime"}}
   OS/Arch:          {{index $component.Details "Os"}}/{{index $component.Details "Arch"}}
   Experimental:     {{index $component.Details "Experimental"}}
+{{- else}}
+{{- range $key, $value := $component.Details}}
+  {{printf "%-18s" (printf "%s:" $key)}}{{$value}}
+{{- end}}
 {{- end}}
 {{- end}}
 {{- end}}
@@ -53,13 +57,33 @@ def version(ctx: Any, argv: list[str], prog: str) -> int:
         server = ctx.client.get("/version")
     except (APIError, ConnectionFailed) as exc:
         error = exc
+    if server is not None and not args.format:
+        server = _reformat_build_times(server)
     from berth.gotemplate import Template
-    text = args.format or VERSION_TEMPLATE
+    text = args.format or VERSION_TEMPLATE.rstrip("\n")
     sys.stdout.write(Template(text).execute({"Client": client, "Server": server}) + "\n")
     if error is not None:
         sys.stderr.write(f"{getattr(error, 'message', error)}\n")
         return 1
     return 0
+
+
+def _reformat_build_times(server: dict[str, Any]) -> dict[str, Any]:
+    """Build times as the docker CLI shows them: RFC 3339 becomes Go's ANSIC, ``Thu May  7 21:09:36 2026``."""
+    from datetime import datetime
+
+    def ansic(value: Any) -> Any:
+        try:
+            return datetime.fromisoformat(value).strftime("%a %b %e %H:%M:%S %Y")
+        except (TypeError, ValueError):
+            return value
+
+    out = {**server, "BuildTime": ansic(server.get("BuildTime"))}
+    out["Components"] = [{**c, "Details": {**(c.get("Details") or {}),
+                                           **({"BuildTime": ansic(c["Details"]["BuildTime"])}
+                                              if "BuildTime" in (c.get("Details") or {}) else {})}}
+                         for c in server.get("Components") or []]
+    return out
 
 
 def _arch() -> str:
@@ -76,38 +100,75 @@ def info(ctx: Any, argv: list[str], prog: str) -> int:
         from berth.gotemplate import Template
         sys.stdout.write(Template(args.format).execute(data) + "\n")
         return 0
-    lines = [
-        "Client:", " Context:    default", " Debug Mode: false", "",
-        "Server:",
-        f" Containers: {data.get('Containers', 0)}",
-        f"  Running: {data.get('ContainersRunning', 0)}",
-        f"  Paused: {data.get('ContainersPaused', 0)}",
-        f"  Stopped: {data.get('ContainersStopped', 0)}",
-        f" Images: {data.get('Images', 0)}",
-        f" Server Version: {data.get('ServerVersion', '')}",
-        f" Storage Driver: {data.get('Driver', '')}",
-        f" Logging Driver: {data.get('LoggingDriver', '')}",
-        f" Cgroup Driver: {data.get('CgroupDriver', '')}",
-        f" Cgroup Version: {data.get('CgroupVersion', '')}",
-        " Plugins:",
-        f"  Volume: {' '.join((data.get('Plugins') or {}).get('Volume') or [])}",
-        f"  Network: {' '.join((data.get('Plugins') or {}).get('Network') or [])}",
-        f"  Log: {' '.join((data.get('Plugins') or {}).get('Log') or [])}",
-        f" Runtimes: {' '.join(sorted(data.get('Runtimes') or {}))}",
-        f" Default Runtime: {data.get('DefaultRuntime', '')}",
-        f" Kernel Version: {data.get('KernelVersion', '')}",
-        f" Operating System: {data.get('OperatingSystem', '')}",
-        f" OSType: {data.get('OSType', '')}",
-        f" Architecture: {data.get('Architecture', '')}",
-        f" CPUs: {data.get('NCPU', 0)}",
-        f" Total Memory: {output.bytes_size(data.get('MemTotal', 0))}",
-        f" Name: {data.get('Name', '')}",
-        f" Docker Root Dir: {data.get('DockerRootDir', '')}",
-        f" Debug Mode: {str(data.get('Debug', False)).lower()}",
-        f" Live Restore Enabled: {str(data.get('LiveRestoreEnabled', False)).lower()}",
-    ]
-    print("\n".join(lines))
+    sys.stdout.write("\n".join(info_lines(data)) + "\n\n")
+    for warning in data.get("Warnings") or []:
+        sys.stderr.write(f"{warning}\n")
     return 0
+
+
+def info_lines(data: dict[str, Any]) -> list[str]:
+    """``docker info``'s text for an ``/info`` document (docker CLI prettyPrintInfo: a line only for
+    what the daemon reports, driver status pairs, security options with their settings)."""
+    plugins = data.get("Plugins") or {}
+    lines = ["Client:", f" Version:    {__version__}", " Context:    default", " Debug Mode: false", "",
+             "Server:", f" Containers: {data.get('Containers', 0)}",
+             f"  Running: {data.get('ContainersRunning', 0)}", f"  Paused: {data.get('ContainersPaused', 0)}",
+             f"  Stopped: {data.get('ContainersStopped', 0)}", f" Images: {data.get('Images', 0)}",
+             f" Server Version: {data.get('ServerVersion', '')}", f" Storage Driver: {data.get('Driver', '')}"]
+    lines += [f"  {key}: {value}" for key, value in data.get("DriverStatus") or []]
+    for key, title in (("LoggingDriver", "Logging Driver"), ("CgroupDriver", "Cgroup Driver"),
+                       ("CgroupVersion", "Cgroup Version")):
+        if data.get(key):
+            lines.append(f" {title}: {data[key]}")
+    lines.append(" Plugins:")
+    for kind in ("Volume", "Network", "Authorization", "Log"):
+        if plugins.get(kind) or kind != "Authorization":
+            lines.append(f"  {kind}: {' '.join(plugins.get(kind) or [])}")
+    swarm = (data.get("Swarm") or {}).get("LocalNodeState") or "inactive"
+    lines.append(f" Swarm: {swarm}")
+    if data.get("Runtimes"):
+        lines.append(f" Runtimes: {' '.join(sorted(data['Runtimes']))}")
+    if data.get("DefaultRuntime"):
+        lines.append(f" Default Runtime: {data['DefaultRuntime']}")
+    return lines + _info_host_lines(data)
+
+
+def _info_host_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    if data.get("OSType") == "linux":
+        lines.append(f" Init Binary: {data.get('InitBinary', '')}")
+        for name, key in (("containerd", "ContainerdCommit"), ("runc", "RuncCommit"), ("init", "InitCommit")):
+            commit = data.get(key) or {}
+            expected = commit.get("Expected", commit.get("ID", ""))
+            suffix = f" (expected: {expected})" if expected != commit.get("ID", "") else ""
+            lines.append(f" {name} version: {commit.get('ID', '')}{suffix}")
+    if data.get("SecurityOptions"):
+        lines.append(" Security Options:")
+        for option in data["SecurityOptions"]:
+            fields = dict(kv.split("=", 1) for kv in option.split(",") if "=" in kv)
+            lines.append(f"  {fields.pop('name', option)}")
+            lines += [f"   {key.title()}: {value}" for key, value in fields.items()]
+    lines += [f" Kernel Version: {data.get('KernelVersion', '')}",
+              f" Operating System: {data.get('OperatingSystem', '')}", f" OSType: {data.get('OSType', '')}",
+              f" Architecture: {data.get('Architecture', '')}", f" CPUs: {data.get('NCPU', 0)}",
+              f" Total Memory: {output.bytes_size(data.get('MemTotal', 0))}", f" Name: {data.get('Name', '')}"]
+    if data.get("ID"):
+        lines.append(f" ID: {data['ID']}")
+    lines += [f" Docker Root Dir: {data.get('DockerRootDir', '')}", f" Debug Mode: {str(data.get('Debug', False)).lower()}"]
+    if data.get("Debug"):
+        lines += [f"  File Descriptors: {data.get('NFd', 0)}", f"  Goroutines: {data.get('NGoroutines', 0)}",
+                  f"  System Time: {data.get('SystemTime', '')}",
+                  f"  EventsListeners: {data.get('NEventsListener', 0)}"]
+    if data.get("Labels"):
+        lines += [" Labels:", *(f"  {label}" for label in data["Labels"])]
+    lines.append(f" Experimental: {str(data.get('ExperimentalBuild', False)).lower()}")
+    registry = data.get("RegistryConfig") or {}
+    if registry.get("InsecureRegistryCIDRs"):
+        lines += [" Insecure Registries:", *(f"  {cidr}" for cidr in registry["InsecureRegistryCIDRs"])]
+    if registry.get("Mirrors"):
+        lines += [" Registry Mirrors:", *(f"  {mirror}" for mirror in registry["Mirrors"])]
+    lines.append(f" Live Restore Enabled: {str(data.get('LiveRestoreEnabled', False)).lower()}")
+    return lines
 
 
 def events(ctx: Any, argv: list[str], prog: str) -> int:
