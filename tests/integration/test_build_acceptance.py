@@ -16,7 +16,8 @@ Where each acceptance line is shown:
 5. Bad input: ``test_build_acceptance_bad_input.py``.
 6. ``bench/build.py``: ``test_build_acceptance_bench.py``.
 
-Containers have no internet: packages come in through the context as .deb files fetched on the
+Containers have no internet (and get no network here: ``--network none``, so nothing they do
+leaves the machine): packages come in through the context as .deb files fetched on the
 host (``contrib/mkimage/debs.py``: ``apt-get download`` of cowsay and the dependencies the image
 lacks). The root filesystems and .debs are cached under ``/var/cache/berth-mkimage``, so only
 the first run on a machine pays for debootstrap; the images are imported once per module.
@@ -107,7 +108,12 @@ def _tag(name: str) -> str:
 
 def _build(daemon: Daemon, context: Path, tag: str, *flags: str) -> str:
     """``berth build`` of a directory; its stdout."""
-    return daemon.ok("build", *flags, "-t", tag, str(context), timeout=600)
+    return daemon.ok("build", "--network", "none", *flags, "-t", tag, str(context), timeout=600)
+
+
+def _run(daemon: Daemon, image: str, *cmd: str) -> str:
+    """``berth run --rm`` without a network; its stdout."""
+    return daemon.ok("run", "--rm", "--network", "none", image, *cmd)
 
 
 def _hits(stdout: str) -> list[bool]:
@@ -121,7 +127,7 @@ def test_seed_cowsay_image(debian_daemon, cowsay_context):
     tag = _tag("cowsay")
     out = _build(debian_daemon, cowsay_context, tag)
     assert "Setting up cowsay" in out and out.endswith(f"Successfully tagged {tag}:latest\n"), out
-    said = debian_daemon.ok("run", "--rm", tag, "/usr/games/cowsay", "bonjour")
+    said = _run(debian_daemon, tag, "/usr/games/cowsay", "bonjour")
     assert "< bonjour >" in said and "(oo)" in said
 
 
@@ -131,9 +137,9 @@ def test_seed_cowsay_entrypoint_and_cmd(debian_daemon, cowsay_context):
     ``run img salut`` says "salut"."""
     tag = _tag("mycowsay")
     _build(debian_daemon, cowsay_context, tag, "-f", str(cowsay_context / "Dockerfile.entrypoint"))
-    default = debian_daemon.ok("run", "--rm", tag)
+    default = _run(debian_daemon, tag)
     assert "< hello world >" in default and "(%%)" in default
-    salut = debian_daemon.ok("run", "--rm", tag, "salut")
+    salut = _run(debian_daemon, tag, "salut")
     assert "< salut >" in salut and "hello world" not in salut
 
 
@@ -142,8 +148,8 @@ def test_seed_hello_c_single_stage(debian_daemon, hello_context):
     """1. hello.c built with gcc, single-stage."""
     tag = _tag("hello")
     _build(debian_daemon, hello_context, tag)
-    assert debian_daemon.ok("run", "--rm", tag).startswith("Hello, World! ")
-    tools = debian_daemon.ok("run", "--rm", tag, "sh", "-c", "command -v gcc; command -v make; ls /hello.c")
+    assert _run(debian_daemon, tag).startswith("Hello, World! ")
+    tools = _run(debian_daemon, tag, "sh", "-c", "command -v gcc; command -v make; ls /hello.c")
     assert tools.split() == ["/usr/bin/gcc", "/usr/bin/make", "/hello.c"]
 
 
@@ -154,8 +160,8 @@ def test_seed_hello_c_multi_stage(debian_daemon, hello_context):
     _build(debian_daemon, hello_context, single)
     out = _build(debian_daemon, hello_context, multi, "-f", str(hello_context / "Dockerfile.multi"))
     assert "Step 5/6 : COPY --from=compiler /hello /hello" in out
-    assert debian_daemon.ok("run", "--rm", multi).startswith("Hello, World! ")
-    probe = debian_daemon.cli("run", "--rm", multi, "sh", "-c",
+    assert _run(debian_daemon, multi).startswith("Hello, World! ")
+    probe = debian_daemon.cli("run", "--rm", "--network", "none", multi, "sh", "-c",
                                 "ls /hello; for t in gcc cc make; do command -v $t; done; ls /hello.c")
     assert probe.stdout.split() == ["/hello"] and probe.returncode != 0
     sizes = {tag: int(debian_daemon.ok("image", "inspect", "-f", "{{.Size}}", tag)) for tag in (single, multi)}
@@ -181,7 +187,7 @@ def test_cache_rebuild_touch_change_and_no_cache(debian_daemon, hello_context):
     source.write_text(source.read_text().replace("Hello", "Salut"))
     changed = _build(debian_daemon, hello_context, tag)
     assert _hits(changed) == [False, False, False]
-    assert debian_daemon.ok("run", "--rm", tag).startswith("Salut, World! ")
+    assert _run(debian_daemon, tag).startswith("Salut, World! ")
     fresh = _build(debian_daemon, hello_context, tag, "--no-cache")
     assert _hits(fresh) == [False, False, False] and fresh.count("Running in") == 1
 
@@ -229,21 +235,23 @@ def test_parser_cases_in_a_real_build(shared_daemon, tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)
     tag = _tag("parser")
-    out = shared_daemon.ok("build", "--no-cache", "-t", tag, str(tmp_path))
+    out = _build(shared_daemon, tmp_path, tag, "--no-cache")
     assert "Step 9/10 : RUN echo first     second # not a comment for the parser; the shell drops it" in out
     assert "\nfirst second\n" in out
     config = json.loads(shared_daemon.ok("image", "inspect", "-f", "{{json .Config}}", tag))
     assert [e for e in config["Env"] if not e.startswith("PATH=")] == ["a=1", "b=", "c=1"]
     assert config["Labels"] == {"hash": "x#y", "tag": "[latest]", "other": "[]"}
     assert config["Cmd"] == ["/bin/sh", "-c", '["echo", "unterminated]']
-    files = shared_daemon.ok("run", "--rm", tag, "find", "/ctx", "-type", "f").split()
+    files = _run(shared_daemon, tag, "find", "/ctx", "-type", "f").split()
     assert sorted(files) == ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/keep/x/a.log", "/ctx/src/build",
                              "/ctx/src/main.c"]
 
 
 def _docker(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    """The docker CLI against ``daemon``; ``build`` and ``run`` without a network."""
     env = {**os.environ, "DOCKER_HOST": daemon.host, "DOCKER_BUILDKIT": "0"}
-    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=600)
+    offline = [args[0], "--network", "none", *args[1:]] if args[0] in ("build", "run") else list(args)
+    return subprocess.run(["docker", *offline], env=env, capture_output=True, text=True, timeout=600)
 
 
 @debian_test
@@ -271,13 +279,14 @@ def test_docker_py_images_build_streams_the_log(debian_daemon, cowsay_context, t
 
     client = docker.DockerClient(base_url=debian_daemon.host)
     tag = _tag("pycowsay")
-    image, log = client.images.build(path=str(cowsay_context), tag=tag, dockerfile="Dockerfile.entrypoint")
+    image, log = client.images.build(path=str(cowsay_context), tag=tag, dockerfile="Dockerfile.entrypoint",
+                                     network_mode="none")
     lines = [entry.get("stream", "") for entry in log]
     assert image.tags == [f"{tag}:latest"] and "Step 1/5 : FROM debian:bookworm" in lines
-    assert b"< hello world >" in client.containers.run(tag, remove=True)
+    assert b"< hello world >" in client.containers.run(tag, remove=True, network_mode="none")
     # The low-level generator yields each message as the daemon writes it, not at the end.
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo first && sleep 2 && echo second\n")
     arrivals = {}
-    for message in client.api.build(path=str(tmp_path), decode=True, nocache=True):
+    for message in client.api.build(path=str(tmp_path), decode=True, nocache=True, network_mode="none"):
         arrivals.setdefault(message.get("stream"), time.monotonic())
     assert arrivals["second\n"] - arrivals["first\n"] > 1.5, arrivals
