@@ -56,13 +56,19 @@ def run_topic(topic: str, budget: int, env: dict[str, str], verbose: bool) -> tu
         return rows, None
 
 
-def write_benchmarks(path: Path, rows: list[Row], failures: dict[str, str], seconds: float) -> None:
-    """Rewrite ``path`` (atomically) with the machine, the table, notes and failures."""
+def write_benchmarks(path: Path, rows: list[Row], failures: dict[str, str], seconds: float,
+                     load_at_start: float) -> None:
+    """Rewrite ``path`` (atomically) with the machine, the table, notes and failures.
+
+    ``load_at_start`` is the 1-minute load average when the run began: with other work on the
+    machine the figures are noisy, and the reader should know."""
     lines = ["# Benchmarks", "",
              "Latest figures from `make bench` (`.venv/bin/python -m bench --update BENCHMARKS.md`): medians,",
              "and berth's median divided by the peer's (for ms and s lower is better, for MB/s higher is better;",
              "so a ratio above 1 means berth is slower for times and faster for throughputs).", "",
-             "## Machine", "", *[f"- {item}" for item in describe()], f"- whole run: {seconds:.0f} s", "",
+             "## Machine", "", *[f"- {item}" for item in describe()], f"- whole run: {seconds:.0f} s",
+             f"- load average (1 min): {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+             f" on {os.cpu_count()} cores", "",
              "## Results", "", markdown(rows), ""]
     row_notes = notes(rows)
     if row_notes:
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = [(t, b) for t, b in TOPICS if not args.topics or t in args.topics]
     started = time.monotonic()
+    load_at_start = os.getloadavg()[0]
     peers = ["docker"] if docker_host() else []
     peers += ["podman"] if podman_available() else []
     print(f"bench: berth beside {', '.join(peers) or 'no peer (docker and podman unavailable)'}", flush=True)
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {line}")
     print(f"\nbench: {seconds:.0f} s in all")
     if args.update:
-        write_benchmarks(Path(args.update), rows, failures, seconds)
+        write_benchmarks(Path(args.update), rows, failures, seconds, load_at_start)
         print(f"bench: wrote {args.update}")
     return 1 if failures else 0
 
