@@ -135,11 +135,8 @@ def fetch_debs(packages: Sequence[str], dest: Path, base_tar: Path, cache: rootf
         wanted = resolve(packages, base_status(base_tar, work / "status"))
     placed = []
     for source in download(wanted, cache):
-        target = dest / source.name
-        tmp = dest / f".{source.name}.tmp{os.getpid()}"
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-        placed.append(target)
+        rootfs.copy_atomic(source, dest / source.name)
+        placed.append(dest / source.name)
     return placed
 
 

@@ -157,9 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tar = debian_tar(args.suite, include, rootfs.Cache(args.cache_dir))
         if args.out:
-            tmp = Path(f"{args.out}.tmp{os.getpid()}")
-            shutil.copyfile(tar, tmp)
-            os.replace(tmp, args.out)
+            rootfs.copy_atomic(tar, Path(args.out))
     except (rootfs.MkImageError, OSError) as err:
         print(f"mkdebian: {err}", file=sys.stderr)
         return 1

@@ -109,6 +109,22 @@ def write_rootfs_tar(root: Path, out: Path) -> None:
         raise
 
 
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` through a temp file beside it (fsync, rename): a reader
+    sees the old file or the whole new one."""
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        with open(source, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
+        shutil.copymode(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 class Cache:
     """The artefact cache: ``path(name)`` is where a finished artefact lives; ``lock(name)``
     holds it exclusively while it is being made; ``workdir(name)`` is scratch space on the
