@@ -1,6 +1,8 @@
 """Build bench: cold and cached build times of a 10-step Dockerfile, berth beside
 ``DOCKER_BUILDKIT=0 docker build`` (docker's classic builder, the one berth implements) and
-``podman build`` when they are here, in the same run (issue #4, acceptance 6).
+``podman build`` when they are here, in the same run (issue #4, acceptance 6). docker is the
+dockerd ``bench.common.docker_host`` finds, else a private one started for the run when dockerd
+is installed.
 
     .venv/bin/python -m bench.build [--runs N]
 
@@ -16,13 +18,15 @@ Everything the bench tags is removed at the end (the intermediate images go with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,15 +81,39 @@ class Engine:
             subprocess.run([*self.argv, "rmi", "-f", tag], env=self.env, capture_output=True, timeout=120)
 
 
-def engines(berth_host: str) -> list[Engine]:
+@contextlib.contextmanager
+def docker_engine(tar: Path) -> Iterator[Engine | None]:
+    """docker's classic builder on the dockerd ``bench.common.docker_host`` finds, else on a
+    private dockerd started for the run when one is installed (stopped afterwards), else None."""
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    host = docker_host()
+    if host:
+        yield Engine("docker", ["docker", "-H", host], env)
+        return
+    if not shutil.which("docker"):
+        yield None
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.dockerd_fixture import start_dockerd
+
+    private = start_dockerd(tar)
+    try:
+        yield Engine("docker", ["docker", "-H", private.host], env) if private else None
+    finally:
+        if private is not None:
+            private.stop()
+
+
+@contextlib.contextmanager
+def engines(berth_host: str, tar: Path) -> Iterator[list[Engine]]:
     """berth on ``berth_host``, docker's classic builder and podman when they are here."""
     found = [Engine("berth", [berth_cli()], {**os.environ, "BERTH_HOST": berth_host})]
-    docker = docker_host()
-    if docker:
-        found.append(Engine("docker", ["docker", "-H", docker], {**os.environ, "DOCKER_BUILDKIT": "0"}))
-    if podman_available():
-        found.append(Engine("podman", ["podman"], dict(os.environ)))
-    return found
+    with docker_engine(tar) as docker:
+        if docker is not None:
+            found.append(docker)
+        if podman_available():
+            found.append(Engine("podman", ["podman"], dict(os.environ)))
+        yield found
 
 
 def busybox_tar() -> Path:
@@ -127,8 +155,9 @@ def measure(berth_host: str, runs: int = RUNS) -> list[Row]:
     cold: dict[str, float | None] = {}
     cached: dict[str, float | None] = {}
     errors = []
-    with tempfile.TemporaryDirectory(prefix="bench-build-", dir="/var/tmp") as tmp:
-        for engine in engines(berth_host):
+    with tempfile.TemporaryDirectory(prefix="bench-build-", dir="/var/tmp") as tmp, \
+            engines(berth_host, tar) as found:
+        for engine in found:
             try:
                 cold[engine.name], cached[engine.name] = measure_engine(engine, tar, Path(tmp), runs)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
