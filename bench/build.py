@@ -102,6 +102,8 @@ def docker_engine(tar: Path) -> Iterator[Engine | None]:
     finally:
         if private is not None:
             private.stop()
+            if private.root is not None:  # the fixture leaves its log beside the data root
+                private.root.with_name(private.root.name + ".log").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
