@@ -141,6 +141,31 @@ def _open_fds() -> int:
         return 0
 
 
+async def disk_usage(services: Services) -> dict[str, Any]:
+    """``GET /system/df`` (Engine API "SystemDataUsage"): images with container counts, containers
+    with their sizes, volumes with ``UsageData``; ``LayersSize`` counts each layer once."""
+    import asyncio
+
+    images = services.images.list_images(True, containers_count=True)
+    store = services.images.store
+    layer_sizes: dict[str, int] = {}
+    users: dict[str, int] = {}
+    for image in store.images():
+        for layer in store.layers_of(image):
+            layer_sizes[layer.chain_id] = layer.size
+            users[layer.chain_id] = users.get(layer.chain_id, 0) + 1
+    for summary in images:
+        image = store.by_id(summary["Id"])
+        if image is not None:
+            summary["SharedSize"] = sum(layer_sizes[c] for c in image.chain_ids if users.get(c, 0) > 1)
+    containers = []
+    if services.containers is not None:
+        containers = await asyncio.to_thread(services.containers.list, True, -1, True, {})
+    volumes = services.volumes.usage() if services.volumes is not None else []
+    return {"LayersSize": sum(layer_sizes.values()), "Images": images, "Containers": containers,
+            "Volumes": volumes, "BuildCache": []}
+
+
 def _cgroup_version() -> str:
     import os
     return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
@@ -152,7 +177,7 @@ def build_router(services: Services) -> Router:
     from berth.api.routes import system
 
     router = Router()
-    system.register(router, services.events, lambda: info(services))
+    system.register(router, services.events, lambda: info(services), lambda: disk_usage(services))
     image_routes.register(router, services.images)
     for name in ("networks", "volumes", "containers", "builder"):
         service = getattr(services, name)

@@ -1,0 +1,42 @@
+"""``system df``: the daemon's /system/df document and both CLIs' summary table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+
+
+def test_system_df_counts_images_containers_and_volumes(bdaemon):
+    name = f"df-{uuid.uuid4().hex[:8]}"
+    bdaemon.ok("volume", "create", f"{name}-vol")
+    bdaemon.ok("run", "-d", "--name", name, "-v", f"{name}-vol:/data", "busybox", "sleep", "60")
+    try:
+        raw = json.loads(subprocess.run(
+            ["curl", "-s", "--unix-socket", bdaemon.sock, "http://x/v1.41/system/df"],
+            capture_output=True, text=True, check=True).stdout)
+        assert raw["LayersSize"] > 0
+        assert [i["Containers"] for i in raw["Images"]] == [1]
+        assert raw["Images"][0]["SharedSize"] == 0  # one image: nothing shared
+        assert [c["Names"] for c in raw["Containers"]] == [[f"/{name}"]]
+        assert raw["Volumes"][0]["UsageData"]["RefCount"] == 1
+        lines = bdaemon.ok("system", "df").splitlines()
+        assert lines[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+        assert lines[1].split()[:3] == ["Images", "1", "1"]
+        assert lines[1].endswith("0B (0%)")  # the only image is in use
+        assert lines[2].split()[:3] == ["Containers", "1", "1"]
+        assert lines[3].split()[:4] == ["Local", "Volumes", "1", "1"]
+        if shutil.which("docker"):
+            theirs = subprocess.run(["docker", "-H", bdaemon.host, "system", "df"], capture_output=True,
+                                    text=True, env=bdaemon.env)
+            assert theirs.returncode == 0, theirs.stderr
+            assert theirs.stdout.splitlines() == lines
+    finally:
+        bdaemon.cli("rm", "-f", name)
+        bdaemon.cli("volume", "rm", f"{name}-vol")
+
+
+def test_system_df_format(bdaemon):
+    out = bdaemon.ok("system", "df", "--format", "{{.Type}}:{{.TotalCount}}:{{.Active}}").splitlines()
+    assert out == ["Images:1:0", "Containers:0:0", "Local Volumes:0:0", "Build Cache:0:0"]
