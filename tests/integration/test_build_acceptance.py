@@ -249,16 +249,17 @@ def test_parser_cases_in_a_real_build(shared_daemon, tmp_path):
 
 def _docker(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
     """The docker CLI against ``daemon``; ``build`` and ``run`` without a network."""
-    env = {**os.environ, "DOCKER_HOST": daemon.host, "DOCKER_BUILDKIT": "0"}
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
     offline = [args[0], "--network", "none", *args[1:]] if args[0] in ("build", "run") else list(args)
-    return subprocess.run(["docker", *offline], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(["docker", "-H", daemon.host, *offline], env=env, capture_output=True, text=True,
+                          timeout=600)
 
 
 @debian_test
 @pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
 def test_docker_cli_builds_seed_dockerfiles(debian_daemon, cowsay_context, hello_context):
-    """4. The real docker CLI (``DOCKER_BUILDKIT=0 docker build``) against berthd builds the same
-    Dockerfiles."""
+    """4. The real docker CLI (``DOCKER_BUILDKIT=0 docker -H <berthd> build``) against berthd builds
+    the same Dockerfiles."""
     cowsay, mycowsay, hello = _tag("dcowsay"), _tag("dmycowsay"), _tag("dhello")
     for tag, context, dockerfile in ((cowsay, cowsay_context, "Dockerfile"),
                                      (mycowsay, cowsay_context, "Dockerfile.entrypoint"),
