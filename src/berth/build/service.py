@@ -132,6 +132,7 @@ class BuildService:
         prelude = out.channel()
         channels = {index: out.channel() for index in job.plan.build}
         epilogue = out.channel()
+        failure: tuple[str, int | None] | None = None
         try:
             for number, instr in enumerate(job.plan.meta, 1):
                 prelude.step(number, job.plan.total_steps, instr.original)
@@ -142,16 +143,20 @@ class BuildService:
             await self._finish(job, image, epilogue)
             epilogue.close()
         except StepFailed as exc:
-            out.fail(exc.message, exc.code)
+            failure = (exc.message, exc.code)
         except BerthError as exc:
-            out.fail(exc.message)
+            failure = (exc.message, None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug: report it in the stream, keep the daemon serving
             log.exception("build %s failed", job.build_id)
-            out.fail(f"{type(exc).__name__}: {exc}")
+            failure = (f"{type(exc).__name__}: {exc}", None)
         finally:
+            # Clients stop reading at the error message (docker's CLI returns on it): the scratch
+            # space goes first, so when a failed build command returns nothing of it is left.
             await asyncio.to_thread(job.workspace.close)
+            if failure is not None:
+                out.fail(*failure)
             out.finish()
 
     async def _finish(self, job: BuildJob, image: Image, channel: Any) -> None:
