@@ -4,7 +4,8 @@ Run as root from the checkout after ``scripts/setup.sh``. berthd is started in t
 (unless one already answers on the socket) with its log in ``/var/log/berth/berthd.log`` and left
 running afterwards; the base images come from ``contrib/mkimage`` (cached, so a second run takes
 seconds); the course's files go to ``/var/tmp/berth-demo``. Exit status 0 when every step
-succeeded, 1 otherwise, 2 when the set-up itself failed.
+succeeded, 1 otherwise, 2 when the set-up itself failed. ``--clean`` (``make clean-demo``) removes
+what the demo made and stops berthd.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from contrib.demo import course
-from contrib.demo.daemon import DEFAULT_LOG, DaemonPlace, ensure_berthd, stop_hint
+from contrib.demo.daemon import DEFAULT_LOG, DaemonPlace, answers, ensure_berthd, stop_hint
 from contrib.demo.walk import Walker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--log", default=str(DEFAULT_LOG), help="berthd's log file")
     p.add_argument("--workdir", default="/var/tmp/berth-demo", help="where the course's files are written")
     p.add_argument("--sections", default="", help="only these sections, e.g. 1,2 (default: all)")
+    p.add_argument("--clean", action="store_true",
+                   help="remove what the demo made (its containers, images, volume, network, files) and stop "
+                        "berthd; the base images stay")
     return p.parse_args(argv)
 
 
@@ -44,12 +49,32 @@ def base_images(host: str) -> None:
 
 
 def clear_leftovers(host: str, workdir: Path) -> None:
-    """Remove what an earlier run left: the demo's containers, images, volume, network and files."""
+    """Remove what an earlier run left: the demo's containers, images, volume, network and files
+    (``workdir`` is left empty)."""
     env = {**os.environ, "BERTH_HOST": host}
     for args in course.leftovers():
         subprocess.run([str(BIN / "berth"), *args], env=env, capture_output=True)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
+
+
+def clean(place: DaemonPlace, workdir: Path) -> int:
+    """``--clean``: remove the demo's objects and files, then stop berthd (SIGTERM, as ``kill``)."""
+    if answers(place.sock):
+        clear_leftovers(place.host, workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
+    pid = place.pid() if answers(place.sock) else None
+    if pid is None:
+        print(f"demo: no berthd answers on {place.host}; nothing to stop")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while answers(place.sock) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stopped = not answers(place.sock)
+    print(f"demo: removed the demo's objects and {workdir}; berthd (pid {pid}) "
+          f"{'stopped' if stopped else 'did not stop within 30 s'}; its data stays in {place.data_root}")
+    return 0 if stopped else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     place = DaemonPlace(Path(args.data_root), Path(args.exec_root), Path(args.exec_root) / "berth.sock",
                         Path(args.log), args.bridge_name)
+    if args.clean:
+        return clean(place, Path(args.workdir))
     started = time.monotonic()
     try:
         fresh = ensure_berthd(place, str(BIN / "berthd"))
@@ -81,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     print(walker.summary())
     print(f"\ndemo: {'all steps succeeded' if ok else 'some steps FAILED'} in {time.monotonic() - started:.0f} s")
     print(f"demo: berthd keeps running ({place.host}); use it with `export BERTH_HOST={place.host}`;"
-          f" stop it with `{stop_hint(place)}`; its log: {place.log}")
+          f" stop it with `{stop_hint(place)}` (or `make clean-demo`, which also removes what the demo made);"
+          f" its log: {place.log}")
     return 0 if ok else 1
 
 
