@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from berth.runtime import cgroups
+from berth.runtime.spec import MASKED_PATHS, READONLY_PATHS
 from tests.integration.containers_support import RUN, named, state, wait_for
 
 MiB = 1 << 20
@@ -333,3 +334,13 @@ def test_device_mapping_and_cgroup_rules(shared_daemon):
     assert (result.returncode, result.stderr) == (127, "berth: Error response from daemon: error gathering device "
                                                        "information while adding custom device "
                                                        f'"/dev/nonexistent-{RUN}": no such file or directory.\n')
+
+
+def test_system_paths_unconfined(shared_daemon):
+    """`--security-opt systempaths=unconfined`: none of docker's masked or read-only /proc paths."""
+    d = shared_daemon
+    probe = "grep -c ' /proc/' /proc/self/mountinfo; (echo x > /proc/sys/kernel/hostname) 2>&1 | grep -c Read-only"
+    assert d.ok("run", "--rm", "busybox", "sh", "-c", probe).split() == [
+        str(sum(Path(p).exists() for p in (*MASKED_PATHS, *READONLY_PATHS) if p.startswith("/proc/"))), "1"]
+    assert d.ok("run", "--rm", "--security-opt", "systempaths=unconfined", "busybox", "sh", "-c",
+                probe + "; true").split() == ["0", "0"]

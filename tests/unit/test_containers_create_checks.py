@@ -9,6 +9,7 @@ import pytest
 
 from berth.containers.create import build_container
 from berth.errors import InvalidParameter
+from berth.runtime.spec import MASKED_PATHS, READONLY_PATHS
 
 
 @pytest.mark.parametrize("host_config, message", [
@@ -50,3 +51,13 @@ def test_empty_entrypoint_without_a_command_is_refused() -> None:
     with pytest.raises(InvalidParameter) as info:
         build_container({"Entrypoint": [""]}, "/n", "img", "sha256:" + "a" * 64, IMAGE)
     assert info.value.message == "No command specified"
+
+
+@pytest.mark.parametrize("host_config, masked, readonly", [
+    ({}, list(MASKED_PATHS), list(READONLY_PATHS)),  # recorded at create, as dockerd shows them in inspect
+    ({"MaskedPaths": [], "ReadonlyPaths": []}, [], []),  # --security-opt systempaths=unconfined
+    ({"Privileged": True}, None, None),
+])
+def test_system_paths_recorded(host_config: dict[str, Any], masked: Any, readonly: Any) -> None:
+    c = build_container({"Cmd": ["true"], "HostConfig": host_config}, "/n", "busybox", "sha256:" + "a" * 64, {})
+    assert (c.host_config["MaskedPaths"], c.host_config["ReadonlyPaths"]) == (masked, readonly)

@@ -16,6 +16,7 @@ from berth.containers.model import Container, new_container_id
 from berth.errors import Conflict, InvalidParameter
 from berth.images.model import container_config
 from berth.runtime import caps
+from berth.runtime.spec import MASKED_PATHS, READONLY_PATHS
 from berth.timeutil import rfc3339_nano
 
 MIN_MEMORY = 6 * 1024 * 1024
@@ -220,6 +221,12 @@ def build_container(body: dict[str, Any], name: str, image_ref: str, image_id: s
     if not (body.get("HostConfig") or {}).get("Runtime"):
         host_config["Runtime"] = default_runtime
     validate_host_config(host_config)
+    if not host_config.get("Privileged"):
+        # dockerd records the default masked and read-only paths at create (inspect shows them);
+        # `--security-opt systempaths=unconfined` sends empty lists instead
+        for key, default in (("MaskedPaths", MASKED_PATHS), ("ReadonlyPaths", READONLY_PATHS)):
+            if host_config.get(key) is None:
+                host_config[key] = list(default)
     if host_config.get("Memory") and not host_config.get("MemorySwap"):
         # dockerd's adaptContainerSettings: memory+swap defaults to twice the memory limit
         host_config["MemorySwap"] = 2 * int(host_config["Memory"])

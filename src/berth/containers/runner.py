@@ -171,6 +171,7 @@ class Runner:
             sysctls=dict(hc.get("Sysctls") or {}),
             seccomp_profile=_seccomp_option(security),
             devices=devices, device_cgroup_rules=device_rules,
+            masked_paths=hc.get("MaskedPaths"), readonly_paths=hc.get("ReadonlyPaths"),
             nofile=self.nofile, all_capabilities=self.held_capabilities,
             cgroupns=_cgroupns(hc.get("CgroupnsMode"), self.cgroupns_default),
         )
