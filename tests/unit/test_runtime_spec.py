@@ -193,6 +193,8 @@ def test_bad_namespace_mode() -> None:
     ({"cpu_shares": 512, "cpu_quota": 50000, "cpu_period": 100000, "cpuset_cpus": "0-1"},
      {"cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1"}}),
     ({"pids_limit": 100}, {"pids": {"limit": 100}}),
+    ({"memory_swappiness": 10, "oom_kill_disable": True}, {"memory": {"swappiness": 10, "disableOOMKiller": True}}),
+    ({"memory_swappiness": None}, {}),
 ])
 def test_resources(kw: dict, resources: dict) -> None:
     got = spec(**kw)["linux"]["resources"]

@@ -76,8 +76,10 @@ class Container:
 
     @property
     def cgroup_path(self) -> str:
-        """The container's cgroup, relative to each hierarchy's root."""
-        return f"/berth/{self.id}"
+        """The container's cgroup, relative to each hierarchy's root: ``/berth/<id>``, or under
+        ``--cgroup-parent`` (``/<parent>/<id>``, dockerd's cgroupfs driver)."""
+        parent = (self.host_config.get("CgroupParent") or "/berth").strip("/")
+        return f"/{parent}/{self.id}"
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

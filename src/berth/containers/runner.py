@@ -122,8 +122,13 @@ class Runner:
         fsync_write(bundle / "hosts", hosts.encode())
         fsync_write(bundle / "resolv.conf", resolv.encode())
 
-    def spec_options(self, container: Container, extra_mounts: list[oci.Mount], network_ns: str) -> oci.SpecOptions:
-        """The runtime settings of ``container`` (rootfs must be mounted: users come from it)."""
+    def spec_options(self, container: Container, extra_mounts: list[oci.Mount], network_ns: str,
+                     joined: dict[str, str] | None = None) -> oci.SpecOptions:
+        """The runtime settings of ``container`` (rootfs must be mounted: users come from it).
+
+        ``network_ns``: ``private``, ``host`` or a namespace path; ``joined``: namespace paths of
+        another container for ``--pid``/``--ipc container:X`` (keys ``pid``, ``ipc``)."""
+        joined = joined or {}
         cfg, hc = container.config, container.host_config
         rootfs = self.rootfs(container.id)
         user = resolve_user(rootfs, cfg.get("User") or "", hc.get("GroupAdd") or [])
@@ -160,14 +165,17 @@ class Runner:
                                         "no-new-privileges=true") for s in security),
             oom_score_adj=int(hc.get("OomScoreAdj") or 0),
             network=network_ns,
-            pid="host" if hc.get("PidMode") == "host" else "private",
-            ipc="host" if hc.get("IpcMode") == "host" else "private",
+            pid=joined.get("pid") or ("host" if hc.get("PidMode") == "host" else "private"),
+            ipc=joined.get("ipc") or ("host" if hc.get("IpcMode") == "host" else "private"),
             uts="host" if hc.get("UTSMode") == "host" else "private",
             memory=int(hc.get("Memory") or 0), memory_swap=int(hc.get("MemorySwap") or 0),
             memory_reservation=int(hc.get("MemoryReservation") or 0),
             cpu_shares=int(hc.get("CpuShares") or 0), cpu_quota=quota, cpu_period=period,
             cpuset_cpus=hc.get("CpusetCpus") or "", cpuset_mems=hc.get("CpusetMems") or "",
             pids_limit=int(hc.get("PidsLimit") or 0),
+            memory_swappiness=_swappiness(hc.get("MemorySwappiness")),
+            oom_kill_disable=bool(hc.get("OomKillDisable")),
+            cgroup_parent="/" + (hc.get("CgroupParent") or "/berth").strip("/"),
             sysctls=dict(hc.get("Sysctls") or {}),
             seccomp_profile=_seccomp_option(security),
             devices=devices, device_cgroup_rules=device_rules,
@@ -211,6 +219,11 @@ def _seccomp_option(security: list[str]) -> Any:
             except ValueError:
                 raise InvalidParameter(f"invalid --security-opt: {opt!r}: seccomp profile is not JSON") from None
     return None
+
+
+def _swappiness(value: Any) -> int | None:
+    """``MemorySwappiness``: null or -1 leave the kernel's value."""
+    return None if value is None or int(value) < 0 else int(value)
 
 
 def _cgroupns(mode: str | None, default: str) -> str:

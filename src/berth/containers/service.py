@@ -229,6 +229,19 @@ class ContainerService:
             return f"/proc/{other.state.pid}/ns/net"
         return "private"
 
+    def _joined_namespaces(self, c: Container) -> dict[str, str]:
+        """``--pid container:X`` and ``--ipc container:X``: X's namespace paths. Raises NotFound, or
+        Conflict when X is not running (dockerd's getPidContainer/getIpcContainer messages)."""
+        joined: dict[str, str] = {}
+        for key, kind, what in (("PidMode", "pid", "PID"), ("IpcMode", "ipc", "IPC")):
+            mode = c.host_config.get(key) or ""
+            if mode.startswith("container:"):
+                other = self.get(mode.split(":", 1)[1])
+                if not other.state.running:
+                    raise Conflict(f"cannot join {what} of a non running container: {other.id}")
+                joined[kind] = f"/proc/{other.state.pid}/ns/{kind}"
+        return joined
+
     def _joined_etc(self, c: Container, netns: str) -> tuple[str, str]:
         """``--network container:X`` takes X's hostname, /etc/hosts and resolv.conf, as dockerd's
         initializeNetworking does (copies made at start)."""
@@ -261,7 +274,7 @@ class ContainerService:
             else:
                 hosts, resolv = _fallback_etc(c, netns)
             self.runner.write_etc_files(c, hosts, resolv)
-            options = self.runner.spec_options(c, mounts, netns)
+            options = self.runner.spec_options(c, mounts, netns, self._joined_namespaces(c))
             self.runner.write_spec(c, options)
             cfg = self.runner.shim_config(c)
             await self.runner.spawn_shim(cfg)

@@ -94,7 +94,8 @@ class SpecOptions:
     ``additional_gids`` come from :func:`berth.runtime.user.resolve_user`. Namespace modes
     (``network``, ``pid``, ``ipc``, ``uts``, ``cgroupns``): ``"private"``, ``"host"``, or a path
     such as ``/proc/<pid>/ns/net`` to join. Memory sizes in bytes; ``memory_swap`` is memory plus
-    swap (-1 unlimited, 0 = twice ``memory``). ``seccomp_profile``: ``None`` for docker's default,
+    swap (-1 unlimited, 0 = twice ``memory``); ``memory_swappiness`` 0-100 (``None``: the kernel's);
+    ``oom_kill_disable``: the OOM killer leaves the cgroup alone (v1 only). ``seccomp_profile``: ``None`` for docker's default,
     ``"unconfined"``, or a docker-format profile dict. ``devices``: OCI ``linux.devices`` entries
     (:func:`berth.runtime.devices.host_devices` for ``privileged``). ``kernel``: (major, minor)
     for the profile's ``minKernel`` filters. ``nofile``: the default ``RLIMIT_NOFILE`` (soft and
@@ -139,6 +140,8 @@ class SpecOptions:
     cpuset_cpus: str = ""
     cpuset_mems: str = ""
     pids_limit: int = 0
+    memory_swappiness: int | None = None
+    oom_kill_disable: bool = False
     device_cgroup_rules: list[dict[str, Any]] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
@@ -270,6 +273,10 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
         memory["swap"] = opts.memory_swap or 2 * opts.memory
     if opts.memory_reservation:
         memory["reservation"] = opts.memory_reservation
+    if opts.memory_swappiness is not None and 0 <= opts.memory_swappiness <= 100:
+        memory["swappiness"] = opts.memory_swappiness
+    if opts.oom_kill_disable:
+        memory["disableOOMKiller"] = True
     if memory:
         resources["memory"] = memory
     cpu = {key: value for key, value in (
