@@ -114,6 +114,7 @@ class Walker:
         self.outcomes: list[Outcome] = []
 
     def say(self, text: str, style: str = "") -> None:
+        """Print one line of the walk's own (a command, a note, a failure), coloured on a terminal."""
         codes = {"bold": "1", "dim": "2", "red": "31", "green": "32", "cyan": "36"}
         if self.color and style:
             text = f"\033[{codes[style]}m{text}\033[0m"
@@ -159,7 +160,9 @@ class Walker:
         if step.kind == "file":
             return self._write(argv[0], fill(step.text, self.values))
         if step.kind == "fetch":
-            with urllib.request.urlopen(argv[0], timeout=10) as reply:
+            # No proxy: the page is on this machine, whatever http_proxy says.
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(argv[0], timeout=10) as reply:
                 body = reply.read().decode(errors="replace")
             self.out.write(body if body.endswith("\n") else body + "\n")
             return body
