@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Packages berth itself uses at run time (busybox for base images, debootstrap for Debian images,
-# iptables/nftables for bridge NAT, tini for --init, git for build contexts) and the peers the
-# tests compare against when present (runc, docker.io's dockerd).
+# iptables/nftables for bridge NAT, tini for --init, git for build contexts), curl for README's
+# tour, and the peers the tests compare against when present (runc, docker.io's dockerd).
 PACKAGES="busybox-static debootstrap iproute2 iptables nftables tini git make util-linux procps
-          runc docker.io"
+          curl runc docker.io"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
