@@ -36,3 +36,22 @@ def test_rmi_of_a_tag_whose_image_is_a_parent_only_untags(shared_daemon, context
     finally:
         shared_daemon.cli("rmi", "-f", child_tag, parent_tag)
         shared_daemon.cli("image", "prune", "-f")
+
+
+def test_push_names_the_repository_and_says_why_it_cannot(shared_daemon):
+    """The course's ``docker push mydockeraccount/cowsay``: offline there is no registry, so push
+    fails, as dockerd does, in-stream after naming the repository (it used to be an HTTP 405
+    ``method not allowed``); a repository with no local tag gets dockerd's message."""
+    repo = f"mydockeraccount/cowsay-{uuid.uuid4().hex[:8]}"
+    missing = shared_daemon.cli("push", repo)
+    assert missing.returncode == 1
+    assert missing.stdout.endswith(f"The push refers to repository [docker.io/{repo}]\n")
+    assert missing.stderr.strip().endswith(f"An image does not exist locally with the tag: {repo}")
+    shared_daemon.ok("tag", "busybox", f"{repo}:latest")
+    try:
+        offline = shared_daemon.cli("push", repo)
+        assert offline.returncode == 1
+        assert offline.stdout.endswith(f"The push refers to repository [docker.io/{repo}]\n")
+        assert offline.stderr.strip().endswith(f"berth has no registry to push {repo} to (offline)")
+    finally:
+        shared_daemon.cli("rmi", f"{repo}:latest")

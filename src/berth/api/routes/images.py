@@ -1,5 +1,5 @@
 """Image routes (Engine API v1.41, "Image" section): list, inspect, history, tag, delete, prune,
-import (``/images/create?fromSrc=``), pull (refused: no registry is reachable), save and load."""
+import (``/images/create?fromSrc=``), pull and push (refused: no registry is reachable), save and load."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from berth.api.http import JSONResponse, Request, Response, StreamResponse
 from berth.api.router import Router
 from berth.api.streams import SyncBodyReader, iter_from_writer
 from berth.errors import BerthError, InvalidParameter, NotFound
+from berth.images import reference as refs
 from berth.images.service import ImageService
 
 
@@ -109,6 +110,20 @@ def register(router: Router, images: ImageService) -> None:
     async def search(req: Request) -> Response:
         return JSONResponse([])
 
+    async def push(req: Request) -> StreamResponse:
+        # dockerd names the repository, then fails in-stream (status 200): with no local tag in
+        # that repository, or when the registry cannot be reached, which offline is always.
+        ref = refs.parse_normalized_named(req.params["name"])
+        tag = req.arg("tag")
+        pattern = ref.familiar_name + (f":{tag}" if tag else "")
+        messages: list[dict[str, Any]] = [{"status": f"The push refers to repository [{ref.name}]"}]
+        if not images.list_images(False, {"reference": [pattern]}):
+            error = f"An image does not exist locally with the tag: {ref.familiar_name}"
+        else:
+            error = f"berth has no registry to push {pattern} to (offline)"
+        messages.append({"errorDetail": {"message": error}, "error": error})
+        return _message_stream(messages)
+
     router.get("/images/json", list_images)
     router.post("/images/create", create)
     router.post("/images/prune", prune)
@@ -119,6 +134,7 @@ def register(router: Router, images: ImageService) -> None:
     router.get("/images/{name:path}/history", history)
     router.get("/images/{name:path}/get", save)
     router.post("/images/{name:path}/tag", tag)
+    router.post("/images/{name:path}/push", push)
     router.delete("/images/{name:path}", delete)
 
 
