@@ -160,7 +160,7 @@ def web(act: Actions) -> Section:
             ("", SH_PROMPT), ("ps", r"httpd(.|\n)*" + SH_PROMPT), ("exit", ""))),
         berth("stop", "-t", "1", "demo-web", seed="docker container stop",
               note="httpd is PID 1 and ignores SIGTERM: -t 1 sends SIGKILL after 1 s instead of 10."),
-        berth("container", "ls", "-a", "--filter", "name=demo-web", seed="docker container ls", expect="Exited"),
+        berth("container", "ls", "-a", "--filter", "name=^demo-web$", seed="docker container ls", expect="Exited"),
         berth("start", "demo-web", seed="docker container start"),
         berth("restart", "-t", "1", "demo-web", seed="docker container restart"),
         berth("network", "ls", seed="docker network ls", expect="bridge"),
