@@ -71,6 +71,8 @@ def test_1_web_server_run_P_and_p_then_port(lab, web):
     port = host_port(mapping)
     assert mapping.splitlines()[1:] in ([], [f":::{port}"])  # and IPv6 when the host has it
     assert fetch(port) == PAGE
+    if mapping.splitlines()[1:]:
+        assert fetch(port, host="::1") == PAGE
     assert lab.d.ok("port", published_all).splitlines()[0] == f"80/tcp -> 0.0.0.0:{port}"
 
     chosen = free_port()
