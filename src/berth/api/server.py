@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -160,7 +161,8 @@ class _Connection:
         body = response.body if req.method != "HEAD" else b""
         if response.status not in (204, 304):
             headers.append(("Content-Length", str(len(response.body))))
-        await self._send(h11.Response(status_code=response.status, headers=headers))
+        await self._send(h11.Response(status_code=response.status, headers=headers,
+                                      reason=_reason(response.status)))
         if body and response.status not in (204, 304):
             await self._send(h11.Data(data=body))
         await self._send(h11.EndOfMessage())
@@ -169,7 +171,8 @@ class _Connection:
         headers = [*SERVER_HEADERS, ("Content-Type", response.content_type), *response.headers.items()]
         if req.headers.get("connection", "").lower() != "close" and event_http11(self.conn):
             headers.append(("Transfer-Encoding", "chunked"))
-        await self._send(h11.Response(status_code=response.status, headers=headers))
+        await self._send(h11.Response(status_code=response.status, headers=headers,
+                                      reason=_reason(response.status)))
         closed = asyncio.ensure_future(self._watch_close())
         chunks = response.chunks.__aiter__()
         try:
@@ -202,7 +205,8 @@ class _Connection:
     async def _watch_close(self) -> None:
         """Finish when the client closes its side during a streamed response (events -f, logs -f)."""
         if self.conn.their_state is h11.SEND_BODY:
-            return await asyncio.Event().wait()  # the body is being read by the handler
+            await asyncio.Event().wait()  # the body is being read by the handler
+            return
         while True:
             data = await self.reader.read(READ_SIZE)
             if not data:
@@ -220,7 +224,7 @@ class _Connection:
         self.writer.write(head.encode())
         await self.writer.drain()
         leftover, _ = self.conn.trailing_data
-        reader = self.reader
+        reader: asyncio.StreamReader | _PrefixedReader = self.reader
         if leftover:
             reader = _PrefixedReader(bytes(leftover), self.reader)
         await response.handler(reader, self.writer)
@@ -230,6 +234,14 @@ class _Connection:
         self.writer.write(f"HTTP/1.1 {status} Bad Request\r\nContent-Type: application/json\r\n"
                           f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
         await self.writer.drain()
+
+
+def _reason(status: int) -> bytes:
+    """The standard reason phrase (``404 Not Found``): docker-py puts it in its error text."""
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 def event_http11(conn: h11.Connection) -> bool:

@@ -155,9 +155,9 @@ async def disk_usage(services: Services) -> dict[str, Any]:
             layer_sizes[layer.chain_id] = layer.size
             users[layer.chain_id] = users.get(layer.chain_id, 0) + 1
     for summary in images:
-        image = store.by_id(summary["Id"])
-        if image is not None:
-            summary["SharedSize"] = sum(layer_sizes[c] for c in image.chain_ids if users.get(c, 0) > 1)
+        found = store.by_id(summary["Id"])
+        if found is not None:
+            summary["SharedSize"] = sum(layer_sizes[c] for c in found.chain_ids if users.get(c, 0) > 1)
     containers = []
     if services.containers is not None:
         containers = await asyncio.to_thread(services.containers.list, True, -1, True, {})
