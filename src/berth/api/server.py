@@ -315,7 +315,7 @@ class APIServer:
         for server in self._servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), 2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         for path in self._unix_paths:
             try:
