@@ -94,6 +94,8 @@ def write_save(store: ImageStore, items: list[SaveItem], out: BinaryIO) -> None:
 
 
 class _Reader(Protocol):
+    """A binary stream to copy from (a tar member, a gzip stream)."""
+
     def read(self, size: int = -1, /) -> bytes: ...
 
 

@@ -121,7 +121,7 @@ class ImageService:
         return views.history(image, sizes, chain)
 
     def list_images(self, all_: bool = False, filters: dict[str, list[str]] | None = None,
-             containers_count: bool = False) -> list[dict[str, Any]]:
+                    containers_count: bool = False) -> list[dict[str, Any]]:
         """``GET /images/json`` (see :func:`listing.list_images`). Raises InvalidParameter, NotFound."""
         def containers(image: Image) -> int:
             return len(self.usage(image.id)) if containers_count else -1
