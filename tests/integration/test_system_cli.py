@@ -25,6 +25,9 @@ def without_client_version(text: str) -> str:
     debug figures that change from one call to the next."""
     client, sep, server = text.partition("\nServer:")
     server = re.sub(r"^  (File Descriptors|Goroutines|System Time): .*$", r"  \1:", server, flags=re.M)
+    # docker walks the runtimes map in Go's random order; berth sorts them
+    server = re.sub(r"^ Runtimes: (.*)$", lambda m: " Runtimes: " + " ".join(sorted(m.group(1).split())), server,
+                    flags=re.M)
     return CLIENT_LINES.sub(r" \1:", client) + sep + server
 
 
