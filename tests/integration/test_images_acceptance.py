@@ -281,7 +281,6 @@ def test_line4_docker_py(shared_daemon, busybox_tar, tmp_path):
 
 # ----- line 5 ------------------------------------------------------------------------------------
 @pytest.mark.compat
-@pytest.mark.slow
 def test_line5_interchange_with_dockerd(bdaemon, dockerd, docker_image, tmp_path):
     """5. Interchange: `berth save` -> `docker load` and `docker save` -> `berth load` give images with
     equal IDs and layer digests (an import, a multi-layer build and a commit)."""
@@ -373,7 +372,6 @@ def test_line7_version_and_images_import_no_third_party_module(shared_daemon):
     assert foreign == set()
 
 
-@pytest.mark.slow
 def test_line7_bench_cli_startup_prints_start_times(shared_daemon):
     """7. `bench/cli_startup` prints the median start times of `berth --version` and `berth images`
     (>= 20 runs each) beside docker's when present, as ratios."""
