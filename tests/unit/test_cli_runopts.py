@@ -13,7 +13,7 @@ import shlex
 
 import pytest
 
-from berth.cli import runopts
+from berth.cli import runopts, runvalues
 from berth.cli.flags import FlagSet
 
 DOCKER_DEFAULT_BODY = (
@@ -272,7 +272,7 @@ def test_env_file_and_label_file(tmp_path):
 def test_bad_env_files(tmp_path, content, message):
     path = tmp_path / "env"
     path.write_text(content)
-    with pytest.raises(runopts.OptionError) as info:
+    with pytest.raises(runvalues.OptionError) as info:
         build(f"--env-file {path} busybox")
     assert info.value.render() == message
 
@@ -360,7 +360,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("cmdline,message", ERRORS, ids=[c for c, _ in ERRORS])
 def test_bad_values_give_dockers_messages(cmdline, message):
-    with pytest.raises(runopts.OptionError) as info:
+    with pytest.raises(runvalues.OptionError) as info:
         build(cmdline)
     assert info.value.render() == message
 
@@ -385,13 +385,13 @@ def test_client_side_warnings(cmdline, warnings):
     ("10b", 10),
 ])
 def test_ram_in_bytes(text, expected):
-    assert runopts.ram_in_bytes(text) == expected
+    assert runvalues.ram_in_bytes(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "abc", "-1", "1x", "1kk", "k", " 1k", "1.k"])
 def test_ram_in_bytes_refuses(text):
     with pytest.raises(ValueError, match="invalid size"):
-        runopts.ram_in_bytes(text)
+        runvalues.ram_in_bytes(text)
 
 
 @pytest.mark.parametrize("text,nanos", [
@@ -399,7 +399,7 @@ def test_ram_in_bytes_refuses(text):
     ("1e-3", 1_000_000), (".25", 250_000_000), ("", 0),
 ])
 def test_nano_cpus(text, nanos):
-    assert runopts.nano_cpus(text) == nanos
+    assert runvalues.nano_cpus(text) == nanos
 
 
 @pytest.mark.parametrize("text,nanos", [
@@ -407,7 +407,7 @@ def test_nano_cpus(text, nanos):
     ("1.5h", 5_400_000_000_000), ("-2s", -2_000_000_000), (".5s", 500_000_000),
 ])
 def test_go_durations(text, nanos):
-    assert runopts.duration_ns("--x", text) == nanos
+    assert runvalues.duration_ns("--x", text) == nanos
 
 
 @pytest.mark.parametrize("text,message", [
@@ -415,8 +415,8 @@ def test_go_durations(text, nanos):
     ("s", 'time: invalid duration "s"'), ("1s2", 'time: missing unit in duration "1s2"'),
 ])
 def test_go_duration_errors(text, message):
-    with pytest.raises(runopts.OptionError) as info:
-        runopts.duration_ns("--x", text)
+    with pytest.raises(runvalues.OptionError) as info:
+        runvalues.duration_ns("--x", text)
     assert info.value.message == message
 
 
@@ -425,7 +425,7 @@ def test_go_duration_errors(text, message):
     ("tab\there\n", '"tab\\there\\n"'), ("\x01\x7f", '"\\x01\\x7f"'), ("café…", '"café…"'),
 ])
 def test_go_quote(text, quoted):
-    assert runopts.go_quote(text) == quoted
+    assert runvalues.go_quote(text) == quoted
 
 
 @pytest.mark.parametrize("spec,policy", [
@@ -434,9 +434,9 @@ def test_go_quote(text, quoted):
     ("unless-stopped", {"Name": "unless-stopped", "MaximumRetryCount": 0}),
 ])
 def test_restart_policy(spec, policy):
-    assert runopts.restart_policy(spec) == policy
+    assert runvalues.restart_policy(spec) == policy
 
 
 def test_restart_policy_with_too_many_parts():
-    with pytest.raises(runopts.OptionError, match="invalid restart policy format"):
-        runopts.restart_policy("on-failure:1:2")
+    with pytest.raises(runvalues.OptionError, match="invalid restart policy format"):
+        runvalues.restart_policy("on-failure:1:2")

@@ -307,10 +307,10 @@ def _kv_with_env(values: list[str]) -> dict[str, str | None]:
 
 def build_params(args: Any, ctx: BuildContext) -> dict[str, Any]:
     """The POST /build query for the parsed flags, as the docker CLI writes it (JSON values with
-    sorted keys, as Go encodes maps). Raises ``berth.cli.runopts.OptionError`` for a bad size or ulimit."""
+    sorted keys, as Go encodes maps). Raises ``berth.cli.runvalues.OptionError`` for a bad size or ulimit."""
     import json
 
-    from berth.cli import runopts
+    from berth.cli import runvalues
     from berth.cli.commands.volumes import parse_map
 
     def encoded(value: Any, sort_keys: bool = True) -> str | None:
@@ -325,10 +325,10 @@ def build_params(args: Any, ctx: BuildContext) -> dict[str, Any]:
         "cpusetcpus": args.cpuset_cpus or None, "cpusetmems": args.cpuset_mems or None,
         "cpushares": args.cpu_shares or None, "cpuquota": args.cpu_quota or None,
         "cpuperiod": args.cpu_period or None, "isolation": args.isolation or None,
-        "memory": runopts.memory_bytes("-m, --memory", args.memory) or None,
-        "memswap": runopts.memory_bytes("--memory-swap", args.memory_swap, swap=True) or None,
-        "shmsize": runopts.memory_bytes("--shm-size", args.shm_size) or None,
-        "ulimits": encoded([runopts.ulimit(u) for u in args.ulimit], sort_keys=False),
+        "memory": runvalues.memory_bytes("-m, --memory", args.memory) or None,
+        "memswap": runvalues.memory_bytes("--memory-swap", args.memory_swap, swap=True) or None,
+        "shmsize": runvalues.memory_bytes("--shm-size", args.shm_size) or None,
+        "ulimits": encoded([runvalues.ulimit(u) for u in args.ulimit], sort_keys=False),
         "buildargs": encoded(_kv_with_env(args.build_arg)), "labels": encoded(parse_map(args.label)),
         "cachefrom": encoded(args.cache_from), "extrahosts": ",".join(args.add_host) or None,
         "version": "1",
@@ -420,7 +420,7 @@ def build(ctx: Any, argv: list[str], prog: str) -> int:
     except OSError as exc:
         sys.stderr.write(f"error checking context: {exc}\n")
         return 1
-    from berth.cli.runopts import OptionError
+    from berth.cli.runvalues import OptionError
     try:
         params = build_params(args, context)
     except OptionError as exc:

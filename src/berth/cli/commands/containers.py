@@ -88,7 +88,9 @@ def _create_flagset(prog: str, run: bool) -> FlagSet:
 
 
 def _request_or_exit(fs: FlagSet, args: Any, positional: list[str]) -> Any:
-    from berth.cli.runopts import OptionError, build_create_request
+    from berth.cli.runopts import build_create_request
+    from berth.cli.runvalues import OptionError
+
     try:
         request = build_create_request(args, positional)
         if request.pull not in ("always", "missing", "never"):
@@ -541,7 +543,7 @@ def port(ctx: Any, argv: list[str], prog: str) -> int:
     if len(rest) == 2:
         number, _, proto = rest[1].partition("/")
         key = f"{number}/{proto or 'tcp'}"
-        from berth.cli.runopts import port_range
+        from berth.cli.runspecs import port_range
         try:
             port_range(number)
         except ValueError as exc:
@@ -582,7 +584,7 @@ def logs_timestamp(value: str, now: float | None = None) -> str:
     import time
     from datetime import UTC, datetime, timedelta, timezone
 
-    from berth.cli.runopts import OptionError, duration_ns
+    from berth.cli.runvalues import OptionError, duration_ns
     now = time.time() if now is None else now
     if value != "0":
         try:
@@ -725,7 +727,7 @@ class ContainerRow:
 
     @property
     def Command(self) -> str:
-        from berth.cli.runopts import go_quote
+        from berth.cli.runvalues import go_quote
         command = self._s.get("Command", "")
         return go_quote(output.ellipsis(command, 20) if self._trunc else command)
 

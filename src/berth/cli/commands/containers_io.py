@@ -142,9 +142,9 @@ _UPDATE_FLAGS = [  # (names, kind, help, API field)
 def update_body(args: Any) -> dict[str, Any]:
     """The POST /containers/{id}/update body for the flags given (absent fields stay unchanged).
 
-    Raises ``berth.cli.runopts.OptionError`` for a bad value (docker's messages).
+    Raises ``berth.cli.runvalues.OptionError`` for a bad value (docker's messages).
     """
-    from berth.cli import runopts
+    from berth.cli import runvalues
     body: dict[str, Any] = {}
     for names, _, _, field in _UPDATE_FLAGS:
         long = names.split("--")[-1]
@@ -154,11 +154,11 @@ def update_body(args: Any) -> dict[str, Any]:
         value = getattr(args, dest)
         label = names.strip()
         if field in ("Memory", "MemoryReservation", "KernelMemory", "MemorySwap"):
-            value = runopts.memory_bytes(label, value, swap=field == "MemorySwap")
+            value = runvalues.memory_bytes(label, value, swap=field == "MemorySwap")
         elif field == "NanoCpus":
-            value = runopts.nano_cpus(value)
+            value = runvalues.nano_cpus(value)
         elif field == "RestartPolicy":
-            value = runopts.restart_policy(value) if value else {"Name": "", "MaximumRetryCount": 0}
+            value = runvalues.restart_policy(value) if value else {"Name": "", "MaximumRetryCount": 0}
         body[field] = value
     return body
 
@@ -169,7 +169,7 @@ def update(ctx: Any, argv: list[str], prog: str) -> int:
     for names, kind, text, _ in _UPDATE_FLAGS:
         fs.add(names, kind, help=text)
     args, containers = fs.parse_or_exit(argv)
-    from berth.cli.runopts import OptionError
+    from berth.cli.runvalues import OptionError
     try:
         body = update_body(args)
     except OptionError as exc:
@@ -804,10 +804,10 @@ def exec_(ctx: Any, argv: list[str], prog: str) -> int:
     fs.add("-u, --user", "string", help="Username or UID (format: \"<name|uid>[:<group|gid>]\")")
     fs.add("-w, --workdir", "string", help="Working directory inside the container")
     args, (container, *command) = fs.parse_or_exit(argv)
-    from berth.cli import runopts
+    from berth.cli import runvalues
     try:
-        env = runopts.env_values(args.env_file, args.env, os.environ)
-    except runopts.OptionError as exc:
+        env = runvalues.env_values(args.env_file, args.env, os.environ)
+    except runvalues.OptionError as exc:
         if exc.flag:
             fs.fail(exc.render())
         sys.stderr.write(f"{exc.message}\n")
