@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from berth.cli.commands import containers
+from berth.cli import output
+from berth.cli.commands import containers, ps, run
 
 # /containers/json "Ports" of: -p 8000-8002:8000-8002 --expose 7000-7003 --expose 7005 -p 9000:90/udp
 # -p 127.0.0.1::81 -p 5000:5000/udp, in the order dockerd 20.10 returned them
@@ -42,7 +43,7 @@ DAEMON_PORTS = json.loads(
      "80-81/tcp, 80/udp"),
 ])
 def test_ports_column(ports, text):
-    assert containers.display_ports(ports) == text
+    assert ps.display_ports(ports) == text
 
 
 SUMMARY = {
@@ -68,11 +69,11 @@ SUMMARY = {
     ("LocalVolumes", True, "1"), ("Networks", True, "alpha,bridge"),
 ])
 def test_row_fields(field, trunc, value):
-    assert getattr(containers.ContainerRow(SUMMARY, trunc), field) == value
+    assert getattr(ps.ContainerRow(SUMMARY, trunc), field) == value
 
 
 def test_row_label_and_created():
-    row = containers.ContainerRow(SUMMARY, True)
+    row = ps.ContainerRow(SUMMARY, True)
     assert row.Label("x") == "y" and row.Label("missing") == ""
     assert row.RunningFor.endswith(" ago")
     assert row.CreatedAt.startswith(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(SUMMARY["Created"])))
@@ -90,32 +91,40 @@ def test_row_label_and_created():
     ("", SUMMARY["ImageID"], "<no image>"),
 ])
 def test_image_column(image, image_id, shown):
-    assert containers.ContainerRow({**SUMMARY, "Image": image, "ImageID": image_id}, True).Image == shown
+    assert ps.ContainerRow({**SUMMARY, "Image": image, "ImageID": image_id}, True).Image == shown
 
 
 def test_render_table_with_label_header():
-    rows = [containers.ContainerRow(SUMMARY, True)]
-    text = containers.render_rows('table {{.Names}}\\t{{.Label "com.example.foo-bar_baz"}}\\t{{.ID}}', rows)
+    rows = [ps.ContainerRow(SUMMARY, True)]
+    fmt = 'table {{.Names}}\\t{{.Label "com.example.foo-bar_baz"}}\\t{{.ID}}'
+    text = output.render(fmt, rows, ps.PS_TABLE, ps.PS_TITLES)
     assert text == ("NAMES     foo bar baz   CONTAINER ID\n"
                     "web                     5b64ead366b0\n")
 
 
 def test_render_default_table_header_only():
-    assert containers.render_rows(containers.PS_TABLE, []) == (
+    assert output.render(ps.PS_TABLE, [], ps.PS_TABLE, ps.PS_TITLES) == (
         "CONTAINER ID   IMAGE     COMMAND   CREATED   STATUS    PORTS     NAMES\n")
 
 
 def test_render_json_is_gos_encoding():
-    (line,) = containers.render_rows("{{json .}}", [containers.ContainerRow(SUMMARY, True)]).splitlines()
+    (line,) = output.render("{{json .}}", [ps.ContainerRow(SUMMARY, True)], ps.PS_TABLE, ps.PS_TITLES).splitlines()
     assert line.startswith('{"Command":"\\"sh -c \'echo out; ec…\\"","CreatedAt":')
     assert '"Ports":"0.0.0.0:8080-\\u003e80/tcp"' in line
     assert list(json.loads(line)) == ["Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts",
                                       "Names", "Networks", "Ports", "RunningFor", "Size", "State", "Status"]
 
 
+def test_ps_format_is_tried_on_an_empty_row_first(capsys):
+    """docker ps refuses a --format field no container has before listing (so also with no rows)."""
+    assert ps.ps(None, ["--format", "table {{.Foo}}\\t{{.Names}}"], "berth ps") == 1
+    assert capsys.readouterr().err == ('failed to execute template: template: :1:3: executing "" at <.Foo>: '
+                                       "can't evaluate field Foo in type ContainerRow\n")
+
+
 def test_render_plain_template():
-    rows = [containers.ContainerRow(SUMMARY, True)]
-    assert containers.render_rows("{{.Names}}\\t{{.State}}", rows) == "web\trunning\n"
+    rows = [ps.ContainerRow(SUMMARY, True)]
+    assert output.render("{{.Names}}\\t{{.State}}", rows, ps.PS_TABLE, ps.PS_TITLES) == "web\trunning\n"
 
 
 NOW = 1_700_000_000.25
@@ -150,4 +159,4 @@ def test_logs_timestamp_refuses():
     ("invalid reference format", 125),
 ])
 def test_start_error_status(message, status):
-    assert containers.start_error_status(message) == status
+    assert run.start_error_status(message) == status

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from berth.cli.commands.build import TarStream
-from berth.cli.commands.containers_io import (
+from berth.cli.commands.cp import (
     CopyError,
     CopyInfo,
     asserts_directory,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from berth.cli.commands.containers_io import StatsRow, cpu_percent, memory_usage
+from berth.cli import output
 from berth.cli.commands.networks import IPAMError, NetworkRow, go_time_string, ipam_config
+from berth.cli.commands.stats import StatsRow, cpu_percent, memory_usage
 from berth.cli.commands.volumes import (
-    TableHeader,
     VolumeRow,
     go_json_indent,
     natural_key,
@@ -102,9 +102,12 @@ def test_network_row():
 
 
 def test_table_header():
-    header = TableHeader({"Name": "VOLUME NAME"})
-    assert (header.Name, header.Other, header.Label("com.docker.my-label_x")) == ("VOLUME NAME", "OTHER",
+    """A field without a title prints <no value>, as docker 20.10 and 28 print it for
+    ``volume ls --format 'table {{.Foo}}'`` when no volume is listed."""
+    header = output.HeaderContext({"Name": "VOLUME NAME"})
+    assert (header.Name, header.Other, header.Label("com.docker.my-label_x")) == ("VOLUME NAME", "<no value>",
                                                                                    "my label x")
+    assert output.render("table {{.Foo}}\\t{{.Name}}", [], "", {"Name": "VOLUME NAME"}) == "<no value>   VOLUME NAME\n"
 
 
 def test_go_json_indent_escapes_like_go():

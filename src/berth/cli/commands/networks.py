@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from berth.cli import output
-from berth.cli.commands.volumes import inspect_each, natural_key, parse_filters, parse_map, print_rows
+from berth.cli.commands.volumes import inspect_each, natural_key, parse_filters, parse_map
 from berth.cli.flags import FlagSet
 from berth.client.api import APIError, path_quote
 
@@ -191,7 +191,7 @@ def ls(ctx: Any, argv: list[str], prog: str) -> int:
     if args.quiet and args.format.strip() in ("", "table"):
         sys.stdout.write("".join(row.ID + "\n" for row in rows))
         return 0
-    return print_rows(args.format, rows, NETWORKS_TABLE, NETWORK_TITLES)
+    return output.print_rendered(args.format, rows, NETWORKS_TABLE, NETWORK_TITLES)
 
 
 def inspect(ctx: Any, argv: list[str], prog: str) -> int:

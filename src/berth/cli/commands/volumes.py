@@ -90,51 +90,6 @@ def inspect_each(names: list[str], fmt: str, fetch: Callable[[str], Any]) -> int
     return 1 if errors else 0
 
 
-class TableHeader:
-    """The header row's data for a table template: each field reads as its column title and
-    ``.Label "com.x.my-label"`` as ``my label`` (docker's formatter header rules)."""
-
-    def __init__(self, titles: dict[str, str]) -> None:
-        self._titles = titles
-
-    def __getattr__(self, name: str) -> str:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self._titles.get(name, name.upper())
-
-    def Label(self, name: str) -> str:
-        return name.split(".")[-1].replace("-", " ").replace("_", " ")
-
-
-def render_rows(fmt: str, rows: list[Any], default_table: str, titles: dict[str, str]) -> str:
-    """``rows`` rendered with a ``--format`` value: ``table ...`` (header row and aligned columns),
-    ``json`` (one object per line) or a raw template (one line per row); ``\\t`` and ``\\n`` are
-    unescaped as docker's formatter does. Raises ``berth.gotemplate.TemplateError``."""
-    from berth.gotemplate import Template
-
-    fmt = default_table if fmt.strip() in ("", "table") else fmt
-    if fmt.strip() == "json":
-        return output.render("json", rows, default_table, titles)
-    is_table = fmt.startswith("table")
-    text = (fmt[len("table"):] if is_table else fmt).strip(" ").replace("\\t", "\t").replace("\\n", "\n")
-    template = Template(text)
-    lines = [template.execute(row) for row in rows]
-    if is_table:
-        return output.tabwrite([template.execute(TableHeader(titles)), *lines])
-    return "".join(line + "\n" for line in lines)
-
-
-def print_rows(fmt: str, rows: list[Any], default_table: str, titles: dict[str, str]) -> int:
-    """Print :func:`render_rows`; returns 1 after docker's ``template parsing error: ...`` line."""
-    from berth.gotemplate import TemplateError
-    try:
-        sys.stdout.write(render_rows(fmt, rows, default_table, titles))
-    except TemplateError as exc:
-        sys.stderr.write(f"template parsing error: {exc}\n")
-        return 1
-    return 0
-
-
 def api_version() -> tuple[int, int]:
     """The Engine API version this client speaks (its path prefix, ``/v1.41``)."""
     major, minor = API_PREFIX.lstrip("/v").split(".")
@@ -208,7 +163,7 @@ def ls(ctx: Any, argv: list[str], prog: str) -> int:
     if args.quiet and args.format.strip() in ("", "table"):
         sys.stdout.write("".join(row.Name + "\n" for row in rows))
         return 0
-    return print_rows(args.format, rows, VOLUMES_TABLE, VOLUME_TITLES)
+    return output.print_rendered(args.format, rows, VOLUMES_TABLE, VOLUME_TITLES)
 
 
 def inspect(ctx: Any, argv: list[str], prog: str) -> int:
