@@ -15,7 +15,7 @@ clean-demo:
 	@.venv/bin/python -m contrib.demo --clean
 
 test: setup
-	@.venv/bin/python -m pytest -q
+	@.venv/bin/python -m pytest -q -n 3 --dist loadfile
 
 lint:
 	@.venv/bin/ruff check src tests

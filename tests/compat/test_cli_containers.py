@@ -308,12 +308,36 @@ def test_container_prune_with_a_filter(dockerd, name):
 def listed(dockerd, name):
     """Three containers of this run: running with ports and labels, exited, created."""
     up, down, fresh = name(), name(), name()
-    run_d(dockerd, up, "-p", "127.0.0.1:8000-8002:8000-8002", "-p", "127.0.0.1::53/udp", "--expose", "7000-7003",
+    base = free_port_range(3)
+    run_d(dockerd, up, "-p", f"127.0.0.1:{base}-{base + 2}:8000-8002", "-p", "127.0.0.1::53/udp", "--expose", "7000-7003",
           "-l", "tier=web", "busybox", "sh", "-c", "echo 'a quoted \"command\"'; sleep 300")
     run_d(dockerd, down, "busybox", "sh", "-c", "exit 2")
     assert dockerd.docker("create", "-l", LABEL, "--network", NET, "--name", fresh, "busybox:latest", "true").returncode == 0
     wait_for(lambda: state(dockerd, down) == "exited")
     return up, down, fresh
+
+
+def free_port_range(count: int) -> int:
+    """A first port of ``count`` consecutive free TCP ports on 127.0.0.1 (tests run in parallel:
+    fixed ports collide)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(20000, 30000)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free port range")
 
 
 def ps_same(dockerd, *args: str, tries: int = 3) -> None:
