@@ -199,6 +199,39 @@ def merge_update(hc: dict[str, Any], body: dict[str, Any], cid: str) -> dict[str
     return merged
 
 
+def cpu_quota_period(hc: dict[str, Any]) -> tuple[int, int]:
+    """The CFS (quota, period) in microseconds of HostConfig ``hc``: ``CpuQuota``/``CpuPeriod`` as
+    given, else derived from ``NanoCpus`` over docker's 100 ms period (0 for none)."""
+    nano = int(hc.get("NanoCpus") or 0)
+    period = int(hc.get("CpuPeriod") or 0) or (100000 if nano else 0)
+    quota = int(hc.get("CpuQuota") or 0) or (nano * period // 1_000_000_000 if nano else 0)
+    return quota, period
+
+
+def update_resources(hc: dict[str, Any]) -> dict[str, Any]:
+    """OCI ``linux.resources`` (memory, cpu, pids) of HostConfig ``hc`` for a live update of a
+    running container's cgroup (only what ``docker update`` can change)."""
+    quota, period = cpu_quota_period(hc)
+    memory: dict[str, Any] = {}
+    if hc.get("Memory"):
+        memory["limit"] = int(hc["Memory"])
+    if hc.get("MemorySwap"):
+        memory["swap"] = int(hc["MemorySwap"])
+    if hc.get("MemoryReservation"):
+        memory["reservation"] = int(hc["MemoryReservation"])
+    cpu: dict[str, Any] = {}
+    if hc.get("CpuShares"):
+        cpu["shares"] = int(hc["CpuShares"])
+    if quota:
+        cpu["quota"], cpu["period"] = quota, period
+    if hc.get("CpusetCpus"):
+        cpu["cpus"] = hc["CpusetCpus"]
+    out: dict[str, Any] = {"memory": memory, "cpu": cpu}
+    if hc.get("PidsLimit") is not None:
+        out["pids"] = {"limit": int(hc["PidsLimit"]) if int(hc["PidsLimit"]) > 0 else -1}
+    return out
+
+
 def validate_config(config: dict[str, Any]) -> None:
     workdir = config.get("WorkingDir") or ""
     if workdir and not workdir.startswith("/"):

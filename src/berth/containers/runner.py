@@ -17,6 +17,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from berth.containers.create import cpu_quota_period
 from berth.containers.model import Container
 from berth.errors import InvalidParameter
 from berth.runtime import spec as oci
@@ -147,9 +148,7 @@ class Runner:
             args = ["/sbin/docker-init", "--", *args]
         mounts.extend(extra_mounts)
         security = [str(s) for s in hc.get("SecurityOpt") or []]
-        nano = int(hc.get("NanoCpus") or 0)
-        period = int(hc.get("CpuPeriod") or 0) or (100000 if nano else 0)
-        quota = int(hc.get("CpuQuota") or 0) or (nano * period // 1_000_000_000 if nano else 0)
+        quota, period = cpu_quota_period(hc)
         devices, device_rules = _devices(hc)
         return oci.SpecOptions(
             args=args,

@@ -4,7 +4,9 @@ update, prune, and recovery of running containers after a daemon restart (live r
 Behaviour follows docker 20.10 (docs: "docker run", "Start containers automatically" for restart
 policies; Engine API "Container" section for status codes and messages). Each container's
 lifecycle operations are serialised by a per-container lock; a monitor task per running
-container waits on its shim and handles the exit (state, cleanup, restart policy, auto-remove).
+container waits on its shim and handles the exit (state, cleanup, restart policy, auto-remove):
+see :mod:`.monitor`. How a process is brought up (rootfs, volumes, network, spec, shim) is
+:mod:`.starter`; this module keeps the containers' state, locks and events.
 """
 
 from __future__ import annotations
@@ -12,31 +14,27 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-import os
 import signal as signals
-import time
-from collections.abc import Callable
 from typing import Any
 
 from berth.aio import spawn
-from berth.containers import views
+from berth.containers import monitor, views
 from berth.containers.attach import AttachHub
-from berth.containers.create import build_container, merge_update
+from berth.containers.create import build_container, merge_update, update_resources
 from berth.containers.model import ZERO_TIME, Container, random_name
 from berth.containers.runner import Runner
+from berth.containers.starter import Starter
 from berth.containers.store import ContainerStore
 from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from berth.runtime import cgroups
 from berth.runtime.process import RuntimeFailure
 from berth.runtime.shimclient import ShimClient
-from berth.runtime.shimproto import ExitStatus
+from berth.runtime.shimproto import start_error_exit_code
 from berth.timeutil import rfc3339_nano
 
 log = logging.getLogger("berth.containers")
 
 DEFAULT_STOP_TIMEOUT = 10
-RESTART_BACKOFF_START = 0.1
-RESTART_BACKOFF_MAX = 60.0
 
 
 def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
@@ -74,6 +72,7 @@ class ContainerService:
         self.store = ContainerStore(db)
         self.runner = Runner(config.data_root, config.exec_root, images.store.snapshotter, forkserver)
         self.attach_hub = AttachHub()
+        self.starter = Starter(self.runner, networks, volumes, self.attach_hub, self.get)
         self._locks: dict[str, asyncio.Lock] = {}
         self._monitors: dict[str, asyncio.Task[None]] = {}
         self._changed: dict[str, asyncio.Condition] = {}
@@ -105,7 +104,7 @@ class ContainerService:
         self.events.publish("container", action, c.id, attrs)
 
     def shim(self, c: Container) -> ShimClient:
-        return ShimClient(self.runner.state_dir(c.id))
+        return self.starter.shim(c)
 
     def netns_path(self, c: Container) -> str | None:
         """``/proc/<pid>/ns/net`` of a running container, else None."""
@@ -218,77 +217,13 @@ class ContainerService:
         except BerthError:
             pass
 
-    def _network_namespace(self, c: Container) -> str:
-        mode = c.host_config.get("NetworkMode") or "default"
-        if mode == "host":
-            return "host"
-        if mode.startswith("container:"):
-            other = self.get(mode.split(":", 1)[1])
-            if not other.state.running:
-                raise Conflict(f"cannot join network of a non running container: {other.id}")
-            return f"/proc/{other.state.pid}/ns/net"
-        return "private"
-
-    def _joined_namespaces(self, c: Container) -> dict[str, str]:
-        """``--pid container:X`` and ``--ipc container:X``: X's namespace paths. Raises NotFound, or
-        Conflict when X is not running (dockerd's getPidContainer/getIpcContainer messages)."""
-        joined: dict[str, str] = {}
-        for key, kind, what in (("PidMode", "pid", "PID"), ("IpcMode", "ipc", "IPC")):
-            mode = c.host_config.get(key) or ""
-            if mode.startswith("container:"):
-                other = self.get(mode.split(":", 1)[1])
-                if not other.state.running:
-                    raise Conflict(f"cannot join {what} of a non running container: {other.id}")
-                joined[kind] = f"/proc/{other.state.pid}/ns/{kind}"
-        return joined
-
-    def _joined_etc(self, c: Container, netns: str) -> tuple[str, str]:
-        """``--network container:X`` takes X's hostname, /etc/hosts and resolv.conf, as dockerd's
-        initializeNetworking does (copies made at start)."""
-        other = self.get(c.host_config["NetworkMode"].split(":", 1)[1])
-        c.config["Hostname"] = other.config.get("Hostname") or other.short_id
-        c.config["Domainname"] = other.config.get("Domainname") or ""
-        bundle = self.runner.bundle(other.id)
-        try:
-            return (bundle / "hosts").read_text(), (bundle / "resolv.conf").read_text()
-        except OSError:
-            return _fallback_etc(c, netns)
-
-    def _uses_network_service(self, c: Container) -> bool:
-        mode = c.host_config.get("NetworkMode") or "default"
-        return self.networks is not None and mode != "host" and not mode.startswith("container:")
-
     async def _start(self, c: Container) -> None:
-        rootfs = self.runner.mount_rootfs(c.id)
-        net_prepared = False
-        shim: ShimClient | None = None
+        """Run ``c`` (its lock held) and record it running; a runtime failure is recorded as the
+        exit code docker gives it (126/127/128) and raised as docker's ``OCI runtime create failed``."""
         try:
-            mounts = await self.volumes.setup(c, rootfs) if self.volumes is not None else []
-            netns = self._network_namespace(c)
-            if self._uses_network_service(c):
-                await self.networks.prepare(c)
-                net_prepared = True
-                hosts, resolv = self.networks.hosts_file(c), self.networks.resolv_conf(c)
-            elif netns not in ("host", "private"):
-                hosts, resolv = self._joined_etc(c, netns)
-            else:
-                hosts, resolv = _fallback_etc(c, netns)
-            self.runner.write_etc_files(c, hosts, resolv)
-            options = self.runner.spec_options(c, mounts, netns, self._joined_namespaces(c))
-            self.runner.write_spec(c, options)
-            cfg = self.runner.shim_config(c)
-            await self.runner.spawn_shim(cfg)
-            shim = self.shim(c)
-            state = await shim.state()
-            c.state.pid = state.pid
-            if net_prepared and netns == "private":
-                await self.networks.attach(c, f"/proc/{state.pid}/ns/net")
-            await self.attach_hub.connect_pending(c, shim)
-            await shim.start()
+            shim = await self.starter.start(c)
         except RuntimeFailure as exc:
-            await self._abort_start(c, shim, net_prepared)
-            code = 127 if ("not found" in exc.message or "no such file" in exc.message) else \
-                126 if "permission denied" in exc.message or "is a directory" in exc.message else 128
+            code = start_error_exit_code(exc.message)
             c.state = type(c.state)(status="exited" if c.started_before else "created", exit_code=code,
                                     error=exc.message, finished_at=rfc3339_nano() if c.started_before else ZERO_TIME,
                                     started_at=c.state.started_at)
@@ -296,9 +231,6 @@ class ContainerService:
             await self._notify(c.id)
             message = f"OCI runtime create failed: {exc.message}: unknown"
             raise (InvalidParameter(message) if code in (126, 127) else SystemError_(message)) from None
-        except BaseException:
-            await self._abort_start(c, shim, net_prepared)
-            raise
         c.state.status = "running"
         c.state.started_at = rfc3339_nano()
         c.state.exit_code = 0
@@ -309,112 +241,7 @@ class ContainerService:
         self.store.save(c)
         self._event("start", c)
         await self._notify(c.id)
-        self._monitors[c.id] = asyncio.create_task(self._monitor(c, shim))
-
-    async def _abort_start(self, c: Container, shim: ShimClient | None, net_prepared: bool) -> None:
-        self.attach_hub.fail_pending(c.id)
-        if shim is not None:
-            try:
-                await shim.kill(signals.SIGKILL)
-            except BerthError:
-                pass
-        if net_prepared:
-            try:
-                await self.networks.release(c)
-            except Exception:
-                log.exception("releasing the network of %s failed", c.id)
-        await self._cleanup_after_exit(c)
-        c.state.pid = 0
-
-    async def _cleanup_after_exit(self, c: Container) -> None:
-        if self.volumes is not None:
-            try:
-                await self.volumes.teardown(c)
-            except Exception:
-                log.exception("volume teardown of %s failed", c.id)
-        try:
-            self.runner.unmount_rootfs(c.id)
-        except OSError:
-            log.exception("unmounting the rootfs of %s failed", c.id)
-        try:
-            await asyncio.to_thread(cgroups.remove, c.cgroup_path)
-        except Exception:
-            log.debug("cgroup of %s not removed", c.id, exc_info=True)
-
-    # ----- exit handling -----------------------------------------------------------------
-    async def _monitor(self, c: Container, shim: ShimClient) -> None:
-        try:
-            status = await shim.wait()
-        except asyncio.CancelledError:
-            return
-        except Exception:
-            log.exception("waiting for %s failed", c.id)
-            status = ExitStatus(137, False, rfc3339_nano())
-        self._monitors.pop(c.id, None)
-        await self._on_exit(c, status)
-
-    async def _on_exit(self, c: Container, status: ExitStatus) -> None:
-        async with self._lock(c.id):
-            if self.store.find(c.id) is None:
-                return
-            if self._uses_network_service(c):
-                try:
-                    await self.networks.release(c)
-                except Exception:
-                    log.exception("releasing the network of %s failed", c.id)
-            await self._cleanup_after_exit(c)
-            ran_for = time.time() - _parse_seconds(c.state.started_at)
-            c.state.status = "exited"
-            c.state.pid = 0
-            c.state.exit_code = status.exit_code
-            c.state.oom_killed = bool(status.oom_killed)
-            c.state.finished_at = status.finished_at or rfc3339_nano()
-            self._exits[c.id] = self._exits.get(c.id, 0) + 1
-            if status.oom_killed:
-                self._event("oom", c)
-            self._event("die", c, exitCode=str(status.exit_code))
-            restart = self._should_restart(c)
-            if restart:
-                c.state.status = "restarting"
-            self.store.save(c)
-        await self._notify(c.id)
-        if restart:
-            delay = RESTART_BACKOFF_START if ran_for >= 10 else min(
-                RESTART_BACKOFF_MAX, RESTART_BACKOFF_START * (2 ** min(c.restart_count, 10)))
-            asyncio.get_running_loop().call_later(delay, lambda: spawn(self._policy_restart(c)))
-        elif c.host_config.get("AutoRemove"):
-            try:
-                await self.remove(c.id, force=True, volumes=True)
-            except NotFound:
-                pass
-
-    def _should_restart(self, c: Container) -> bool:
-        if c.manually_stopped:
-            return False
-        policy = c.host_config.get("RestartPolicy") or {}
-        name = policy.get("Name") or "no"
-        if name in ("always", "unless-stopped"):
-            return True
-        if name == "on-failure" and c.state.exit_code != 0:
-            limit = int(policy.get("MaximumRetryCount") or 0)
-            return limit == 0 or c.restart_count < limit
-        return False
-
-    async def _policy_restart(self, c: Container) -> None:
-        async with self._lock(c.id):
-            if self.store.find(c.id) is None or c.state.status != "restarting" or c.manually_stopped:
-                if c.state.status == "restarting":
-                    c.state.status = "exited"
-                    self.store.save(c)
-                return
-            c.restart_count += 1
-            try:
-                await self._start(c)
-            except BerthError as exc:
-                log.warning("restarting %s failed: %s", c.id, exc)
-                c.state.status = "exited"
-                self.store.save(c)
-                await self._notify(c.id)
+        monitor.watch(self, c, shim)
 
     # ----- stop / kill / restart ---------------------------------------------------------
     async def stop(self, ref: str, timeout: int | None = None) -> None:
@@ -592,7 +419,7 @@ class ContainerService:
         merged = merge_update(c.host_config, body, c.id)
         if c.state.running:
             try:
-                await asyncio.to_thread(cgroups.update, c.cgroup_path, _resources_of(merged))
+                await asyncio.to_thread(cgroups.update, c.cgroup_path, update_resources(merged))
             except OSError as exc:
                 raise SystemError_(f"Cannot update container {c.id}: {exc.strerror or exc}") from exc
         c.host_config = merged
@@ -635,95 +462,11 @@ class ContainerService:
     async def boot(self) -> None:
         """Daemon start: reconnect to shims of running containers, record exits that happened
         while the daemon was away, then apply restart policies (docs: "Live restore")."""
-        running: list[Container] = []
-        for c in self.store.all():
-            if c.state.status not in ("running", "paused", "restarting"):
-                continue
-            shim = self.shim(c)
-            if c.state.status != "restarting" and shim.is_alive():
-                running.append(c)
-                self._monitors[c.id] = asyncio.create_task(self._monitor(c, shim))
-                continue
-            status = shim.read_exit() or ExitStatus(137 if c.state.status != "restarting" else c.state.exit_code,
-                                                      False, rfc3339_nano())
-            await self._on_exit(c, status)
-        if self.networks is not None and hasattr(self.networks, "restore"):
-            await self.networks.restore([c for c in running if self._uses_network_service(c)])
-        for c in self.store.all():
-            if c.state.status != "exited" or not c.started_before:
-                continue
-            name = (c.host_config.get("RestartPolicy") or {}).get("Name")
-            if name == "always" or (name == "unless-stopped" and not c.manually_stopped):
-                try:
-                    async with self._lock(c.id):
-                        await self._start(c)
-                except BerthError as exc:
-                    log.warning("restarting %s at daemon start failed: %s", c.id, exc)
+        await monitor.restore(self)
 
     async def shutdown(self) -> None:
         """Daemon exit: stop watching shims (containers keep running: live restore)."""
-        for task in list(self._monitors.values()):
-            task.cancel()
-        self._monitors.clear()
+        monitor.stop_watching(self)
 
 
-def _parse_seconds(stamp: str) -> float:
-    from berth.timeutil import parse_rfc3339_ns
-    try:
-        return parse_rfc3339_ns(stamp) / 1e9
-    except ValueError:
-        return 0.0
-
-
-def _resources_of(hc: dict[str, Any]) -> dict[str, Any]:
-    """OCI ``linux.resources`` for a live update."""
-    nano = int(hc.get("NanoCpus") or 0)
-    period = int(hc.get("CpuPeriod") or 0) or (100000 if nano else 0)
-    quota = int(hc.get("CpuQuota") or 0) or (nano * period // 1_000_000_000 if nano else 0)
-    memory: dict[str, Any] = {}
-    if hc.get("Memory"):
-        memory["limit"] = int(hc["Memory"])
-    if hc.get("MemorySwap"):
-        memory["swap"] = int(hc["MemorySwap"])
-    if hc.get("MemoryReservation"):
-        memory["reservation"] = int(hc["MemoryReservation"])
-    cpu: dict[str, Any] = {}
-    if hc.get("CpuShares"):
-        cpu["shares"] = int(hc["CpuShares"])
-    if quota:
-        cpu["quota"], cpu["period"] = quota, period
-    if hc.get("CpusetCpus"):
-        cpu["cpus"] = hc["CpusetCpus"]
-    out: dict[str, Any] = {"memory": memory, "cpu": cpu}
-    if hc.get("PidsLimit") is not None:
-        out["pids"] = {"limit": int(hc["PidsLimit"]) if int(hc["PidsLimit"]) > 0 else -1}
-    return out
-
-
-def _fallback_etc(c: Container, netns: str) -> tuple[str, str]:
-    """/etc/hosts and resolv.conf without the network service (host, none, container:...)."""
-    hostname = c.config.get("Hostname") or c.short_id
-    if netns == "host":
-        try:
-            hosts = open("/etc/hosts").read()
-        except OSError:
-            hosts = "127.0.0.1\tlocalhost\n"
-        try:
-            resolv = open("/etc/resolv.conf").read()
-        except OSError:
-            resolv = ""
-        return hosts, resolv
-    hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-             "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-    del hostname
-    resolv = ""
-    try:
-        with open("/etc/resolv.conf") as f:
-            resolv = "".join(line for line in f if not line.startswith("nameserver 127.")
-                             and not line.startswith("nameserver ::1"))
-    except OSError:
-        pass
-    return hosts, resolv
-
-
-__all__ = ["ContainerService", "parse_signal", "Callable", "os"]
+__all__ = ["ContainerService", "parse_signal"]

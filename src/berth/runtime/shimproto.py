@@ -124,11 +124,13 @@ def start_error_exit_code(message: str) -> int:
     """The exit code docker records for a process the runtime could not start.
 
     Docker's daemon (``daemon/start.go``) sets 126 for "permission denied" (the program cannot
-    be invoked), 127 for "executable file not found"/"no such file or directory", 128 otherwise.
+    be invoked), 127 for "executable file not found"/"no such file or directory", 128 otherwise;
+    "is a directory" counts as 126 too, as the docker CLI reads it. The shim records this code
+    and the container service reports the failure with it (126/127: a bad request, else 500).
     """
     if "executable file not found" in message or "no such file or directory" in message:
         return 127
-    if "permission denied" in message:
+    if "permission denied" in message or "is a directory" in message:
         return 126
     return 128
 
