@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.containers import fsops
+from berth.containers import extract, fsops
 from berth.errors import NotFound, SystemError_
 
 
@@ -139,7 +139,7 @@ def test_extract_restores_metadata_and_follows_links_inside(tree, tmp_path):
     fs, root, volume = tree
     archive = _tar(tmp_path, [("new", "d", ""), ("new/f", "f", "x\n"), ("new/hl", "h", "new/f"),
                               ("new/sl", "l", "/etc/hosts"), ("dlnk/g", "f", "through link\n"), ("sub/deep", "f", "")])
-    fsops.extract_archive(fs, fs.resolve("/tmp"), archive, fsops.ExtractOptions())
+    extract.extract_archive(fs, fs.resolve("/tmp"), archive, extract.ExtractOptions())
     f = root / "tmp" / "new" / "f"
     st = os.lstat(f)
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), int(st.st_mtime), st.st_nlink) == (1234, 4321, 0o640,
@@ -149,41 +149,41 @@ def test_extract_restores_metadata_and_follows_links_inside(tree, tmp_path):
     assert os.readlink(root / "tmp" / "new" / "sl") == "/etc/hosts"
     assert (root / "tmp" / "d" / "g").read_text() == "through link\n"
     assert stat.S_IMODE(os.lstat(root / "tmp" / "sub").st_mode) == 0o755   # a missing parent
-    fsops.extract_archive(fs, "/data", _tar(tmp_path, [("w", "f", "into volume\n")], "v.tar"),
-                          fsops.ExtractOptions(chown=(65534, 65534)))
+    extract.extract_archive(fs, "/data", _tar(tmp_path, [("w", "f", "into volume\n")], "v.tar"),
+                          extract.ExtractOptions(chown=(65534, 65534)))
     assert (volume / "w").read_text() == "into volume\n" and os.lstat(volume / "w").st_uid == 65534
 
 
 @pytest.mark.parametrize(("entries", "options", "message"), [
-    ([("ok", "f", "1"), ("../../escape", "f", "")], fsops.ExtractOptions(),
+    ([("ok", "f", "1"), ("../../escape", "f", "")], extract.ExtractOptions(),
      'Error processing tar file\\(exit status 1\\): "../../escape" is outside of "/tmp"'),
-    ([("ok", "f", "1"), ("hl", "h", "../../etc/passwd")], fsops.ExtractOptions(), "invalid hardlink"),
-    ([("ok", "f", "1"), ("d", "f", "")], fsops.ExtractOptions(no_overwrite_dir_non_dir=True),
+    ([("ok", "f", "1"), ("hl", "h", "../../etc/passwd")], extract.ExtractOptions(), "invalid hardlink"),
+    ([("ok", "f", "1"), ("d", "f", "")], extract.ExtractOptions(no_overwrite_dir_non_dir=True),
      'cannot overwrite directory "/tmp/d" with non-directory "/tmp"'),
-    ([("ok", "f", "1"), ("lnk", "d", "")], fsops.ExtractOptions(no_overwrite_dir_non_dir=True),
+    ([("ok", "f", "1"), ("lnk", "d", "")], extract.ExtractOptions(no_overwrite_dir_non_dir=True),
      'cannot overwrite non-directory "/tmp/lnk" with directory "/tmp"'),
-    ([("ok", "d", ""), ("ok", "f", "")], fsops.ExtractOptions(no_overwrite_dir_non_dir=True),
+    ([("ok", "d", ""), ("ok", "f", "")], extract.ExtractOptions(no_overwrite_dir_non_dir=True),
      'cannot overwrite directory "/tmp/ok" with non-directory "/tmp"'),
 ])
 def test_extract_refuses_before_writing(tree, tmp_path, entries, options, message):
     fs, root, _ = tree
     before = sorted(p.name for p in (root / "tmp").iterdir())
     with pytest.raises(SystemError_, match=message):
-        fsops.extract_archive(fs, "/tmp", _tar(tmp_path, entries), options)
+        extract.extract_archive(fs, "/tmp", _tar(tmp_path, entries), options)
     assert sorted(p.name for p in (root / "tmp").iterdir()) == before
 
 
 def test_extract_replaces_and_rejects_garbage(tree, tmp_path):
     fs, root, _ = tree
-    fsops.extract_archive(fs, "/tmp", _tar(tmp_path, [("d", "f", "now a file\n")]), fsops.ExtractOptions())
+    extract.extract_archive(fs, "/tmp", _tar(tmp_path, [("d", "f", "now a file\n")]), extract.ExtractOptions())
     assert (root / "tmp" / "d").read_text() == "now a file\n"
     garbage = tmp_path / "garbage.tar"
     garbage.write_bytes(b"notatar\n")
     with pytest.raises(SystemError_, match="^Error processing tar file\\(exit status 1\\): unexpected EOF$"):
-        fsops.extract_archive(fs, "/tmp", garbage, fsops.ExtractOptions())
+        extract.extract_archive(fs, "/tmp", garbage, extract.ExtractOptions())
     empty = tmp_path / "empty.tar"
     empty.write_bytes(b"")
-    fsops.extract_archive(fs, "/tmp", empty, fsops.ExtractOptions())
+    extract.extract_archive(fs, "/tmp", empty, extract.ExtractOptions())
 
 
 @pytest.mark.parametrize(("path", "readonly", "error", "message"), [
@@ -195,17 +195,17 @@ def test_extract_replaces_and_rejects_garbage(tree, tmp_path):
 def test_extraction_dir(tree, path, readonly, error, message):
     fs, _, _ = tree
     if error is None:
-        assert fsops.extraction_dir(fs, path, "box", readonly) == message
+        assert extract.extraction_dir(fs, path, "box", readonly) == message
     else:
         with pytest.raises(error, match=message):
-            fsops.extraction_dir(fs, path, "box", readonly)
+            extract.extraction_dir(fs, path, "box", readonly)
 
 
 def test_read_only_mount_refused(tmp_path):
     (tmp_path / "root" / "mnt").mkdir(parents=True)
     fs = fsops.ContainerFS(tmp_path / "root", [fsops.MountEntry("/mnt", tmp_path, True)])
     with pytest.raises(SystemError_, match="^mounted volume is marked read-only$"):
-        fsops.extraction_dir(fs, "/mnt", "box", False)
+        extract.extraction_dir(fs, "/mnt", "box", False)
 
 
 def test_changes_show_mount_points_not_their_content(tmp_path):
@@ -242,7 +242,7 @@ def test_extract_never_writes_through_links_into_read_only_places(tmp_path):
         tar.addfile(link)
         tar.addfile(tarfile.TarInfo("l/x"), io.BytesIO(b""))
     with pytest.raises(SystemError_, match="open /mnt/x: read-only file system"):
-        fsops.extract_archive(fs, "/tmp", archive, fsops.ExtractOptions())
+        extract.extract_archive(fs, "/tmp", archive, extract.ExtractOptions())
     assert list(ro_source.iterdir()) == []
     with pytest.raises(SystemError_, match="open /tmp/l: read-only file system"):
-        fsops.extract_archive(fs, "/tmp", archive, fsops.ExtractOptions(readonly_rootfs=True))
+        extract.extract_archive(fs, "/tmp", archive, extract.ExtractOptions(readonly_rootfs=True))

@@ -7,18 +7,17 @@ container's root, never out of it, and a path under a mount destination (volume,
 ``/etc/hosts``, ``/etc/hostname``, ``/etc/resolv.conf`` files of a started container) maps to the
 mount's host source. ``export`` is the root filesystem alone, without the mounts.
 
-A stopped container's rootfs is mounted for the operation and unmounted afterwards.
+A stopped container's rootfs is mounted for the operation and unmounted afterwards. Extracting
+an archive into a container is :mod:`.extract`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import errno
 import json
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 from dataclasses import dataclass
@@ -26,19 +25,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from berth.containers.model import Container
-from berth.errors import BerthError, NotFound, SystemError_
+from berth.errors import NotFound, SystemError_
 from berth.runtime import cgroups
 from berth.snapshots import fsutil
 from berth.snapshots.changes import changes as layer_changes
 from berth.snapshots.fsutil import MAX_SYMLINKS
 from berth.snapshots.tarutil import (
-    ENCODING,
-    ERRORS,
-    clean_name,
-    header,
-    mtime_ns,
-    pax_from_xattrs,
-    xattrs_from_pax,
+    add_file,
+    open_writer,
 )
 from berth.timeutil import rfc3339_nano
 
@@ -195,9 +189,9 @@ def stat_path(fs: ContainerFS, path: str, ref: str) -> PathInfo:
 def write_archive(fs: ContainerFS, info: PathInfo, out: BinaryIO) -> None:
     """Write ``info``'s file or tree as a tar to ``out``, its top entry named ``info.name``,
     descending into the mounts met on the way (blocking)."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding=ENCODING, errors=ERRORS) as tar:
+    with open_writer(out) as tar:
         links: dict[tuple[int, int], str] = {}
-        _add(tar, info.name, info.host, info.st, links)
+        add_file(tar, info.name, info.host, info.st, links)
         if stat.S_ISDIR(info.st.st_mode):
             _add_tree(tar, fs, info.cpath, info.host, info.name, links)
 
@@ -213,204 +207,10 @@ def _add_tree(tar: tarfile.TarFile, fs: ContainerFS, cpath: str, host: Path, nam
         except FileNotFoundError:
             continue
         child_name = f"{name.rstrip('/')}/{entry.name}"
-        _add(tar, child_name, child_host, st, links)
+        add_file(tar, child_name, child_host, st, links)
         if stat.S_ISDIR(st.st_mode):
             _add_tree(tar, fs, child, child_host, child_name, links)
 
-
-def _add(tar: tarfile.TarFile, name: str, path: Path, st: os.stat_result, links: dict[tuple[int, int], str]) -> None:
-    if stat.S_ISSOCK(st.st_mode):
-        return  # tar has no socket type
-    if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
-        inode = (st.st_dev, st.st_ino)
-        if inode in links:
-            tar.addfile(header(name, st, linkname=links[inode], hardlink=True))
-            return
-        links[inode] = name
-    info = header(name, st, linkname=os.readlink(path) if stat.S_ISLNK(st.st_mode) else "")
-    info.pax_headers = pax_from_xattrs(fsutil.read_xattrs(path))
-    if not stat.S_ISREG(st.st_mode):
-        tar.addfile(info)
-        return
-    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
-        tar.addfile(info, f)
-
-
-# ----- archive PUT -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExtractOptions:
-    """``noOverwriteDirNonDir``; ``chown`` = (uid, gid) for every entry (``copyUIDGID`` with a
-    container user), else the tar's owners are kept; ``readonly_rootfs`` refuses entries that
-    land on the rootfs (as read-only mounts are refused), whatever links led there."""
-
-    no_overwrite_dir_non_dir: bool = False
-    chown: tuple[int, int] | None = None
-    readonly_rootfs: bool = False
-
-
-def extraction_dir(fs: ContainerFS, path: str, ref: str, readonly_rootfs: bool) -> str:
-    """The directory ``path`` names (symlinks followed) as a container path, checked writable.
-
-    Raises NotFound, SystemError_ (``extraction point is not a directory``, ``mounted volume is
-    marked read-only``, ``container rootfs is marked read-only``), dockerd's texts and codes."""
-    cpath = fs.resolve(path)
-    try:
-        st = os.stat(fs.host(cpath))
-    except FileNotFoundError:
-        raise NotFound(f"Could not find the file {path} in container {ref}") from None
-    except NotADirectoryError:
-        raise SystemError_("extraction point is not a directory") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise SystemError_("extraction point is not a directory")
-    mount = fs.mount_of(cpath)
-    if mount is not None and mount.read_only:
-        raise SystemError_("mounted volume is marked read-only")
-    if mount is None and readonly_rootfs:
-        raise SystemError_("container rootfs is marked read-only")
-    return cpath
-
-
-def _tar_error(text: str) -> SystemError_:
-    return SystemError_(f"Error processing tar file(exit status 1): {text}")
-
-
-def _members(archive: Path) -> tuple[tarfile.TarFile, list[tarfile.TarInfo]]:
-    try:
-        tar = tarfile.open(archive, "r:*", encoding=ENCODING, errors=ERRORS)
-    except (tarfile.TarError, EOFError, OSError):
-        raise _tar_error("unexpected EOF") from None
-    try:
-        return tar, tar.getmembers()
-    except (tarfile.TarError, EOFError, OSError):
-        tar.close()
-        raise _tar_error("unexpected EOF") from None
-
-
-def _existing_is_dir(fs: ContainerFS, target: str) -> bool | None:
-    """Whether ``target`` (entry itself, not followed) is a directory now; None when absent."""
-    host = fs.host(posixpath.join(fs.resolve(posixpath.dirname(target)), posixpath.basename(target)))
-    try:
-        return stat.S_ISDIR(os.lstat(host).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
-def _check(fs: ContainerFS, dest: str, members: list[tarfile.TarInfo], options: ExtractOptions) -> None:
-    """Refuse the whole archive before writing anything: names leaving ``dest``, hard links to
-    outside it, and with ``noOverwriteDirNonDir`` a directory replaced by a non-directory (or the
-    reverse), judged against the tree as it will be when the entry is reached."""
-    planned: dict[str, bool] = {}
-    for member in members:
-        try:
-            rel = clean_name(member.name)
-        except BerthError:
-            raise _tar_error(f'"{member.name}" is outside of "{dest}"') from None
-        if member.islnk():
-            try:
-                clean_name(member.linkname)
-            except BerthError:
-                raise _tar_error(f'invalid hardlink "{member.linkname}" -> "{member.name}"') from None
-        target = posixpath.join(dest, rel) if rel else dest
-        if options.no_overwrite_dir_non_dir and rel:
-            existing = planned[target] if target in planned else _existing_is_dir(fs, target)
-            if existing is True and not member.isdir():
-                raise _tar_error(f'cannot overwrite directory "{target}" with non-directory "{dest}"')
-            if existing is False and member.isdir():
-                raise _tar_error(f'cannot overwrite non-directory "{target}" with directory "{dest}"')
-        planned[target] = member.isdir()
-
-
-def extract_archive(fs: ContainerFS, dest: str, archive: Path, options: ExtractOptions) -> None:
-    """Unpack the tar file ``archive`` (maybe compressed) into container directory ``dest``
-    (blocking). The archive is checked whole first (see :func:`_check`); entries are then
-    written in order, parents created 0755, an existing entry replaced unless both are
-    directories, owners, modes, xattrs and times restored. Raises SystemError_ with dockerd's
-    ``Error processing tar file(exit status 1): ...`` texts."""
-    if archive.stat().st_size == 0:
-        return
-    tar, members = _members(archive)
-    with tar:
-        _check(fs, dest, members, options)
-        directories: list[tuple[Path, tarfile.TarInfo]] = []
-        for member in members:
-            rel = clean_name(member.name)
-            if not rel:
-                continue
-            try:
-                path = _place(fs, dest, rel, options.readonly_rootfs)
-                if _write_entry(fs, dest, tar, member, path, options):
-                    directories.append((path, member))
-            except OSError as exc:
-                raise _tar_error(f"{posixpath.join(dest, rel)}: {os.strerror(exc.errno or errno.EIO).lower()}") from None
-        for path, member in reversed(directories):
-            os.utime(path, ns=(mtime_ns(member), mtime_ns(member)), follow_symlinks=False)
-
-
-def _place(fs: ContainerFS, dest: str, rel: str, readonly_rootfs: bool) -> Path:
-    """Host path for entry ``rel`` under ``dest``: its parent resolved in the container and
-    created (0755, root) when missing. A parent on a read-only mount is refused (the host side
-    of a read-only bind is writable: the mount is what makes it read-only)."""
-    parent = fs.resolve(posixpath.join(dest, posixpath.dirname(rel)))
-    mount = fs.mount_of(parent)
-    if (mount is not None and mount.read_only) or (mount is None and readonly_rootfs):
-        raise _tar_error(f"open {posixpath.join(parent, posixpath.basename(rel))}: read-only file system")
-    parent_host = fs.host(parent)
-    if not parent_host.exists():
-        missing: list[Path] = []
-        walk = parent_host
-        while not walk.exists():
-            missing.append(walk)
-            walk = walk.parent
-        for directory in reversed(missing):
-            directory.mkdir(0o755)
-    return parent_host / posixpath.basename(rel)
-
-
-def _write_entry(fs: ContainerFS, dest: str, tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path,
-                 options: ExtractOptions) -> bool:
-    """Create one entry at ``path``; True for a directory (its times are set at the end)."""
-    if os.path.lexists(path):
-        if os.path.isdir(path) and not path.is_symlink() and member.isdir():
-            pass
-        elif os.path.isdir(path) and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    if member.isdir():
-        if not path.exists():
-            path.mkdir(0o700)
-    elif member.isreg():
-        source = tar.extractfile(member)
-        assert source is not None
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as out:
-            while chunk := source.read(1 << 20):
-                out.write(chunk)
-    elif member.issym():
-        os.symlink(member.linkname, path)
-    elif member.islnk():
-        target = fs.resolve(posixpath.join(dest, clean_name(member.linkname)), follow_last=False)
-        os.link(fs.host(target), path, follow_symlinks=False)
-        return False
-    elif member.ischr() or member.isblk():
-        kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-        os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
-    elif member.isfifo():
-        os.mkfifo(path, 0o600)
-    else:
-        return False
-    uid, gid = options.chown or (member.uid, member.gid)
-    os.chown(path, uid, gid, follow_symlinks=False)
-    for name, value in xattrs_from_pax(member.pax_headers).items():
-        try:
-            os.setxattr(path, name, value, follow_symlinks=False)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTSUP, errno.EPERM):
-                raise
-    if not member.issym():
-        os.chmod(path, member.mode & 0o7777)
-        if not member.isdir():
-            os.utime(path, ns=(mtime_ns(member), mtime_ns(member)))
-    return member.isdir()
 
 
 # ----- changes and export ------------------------------------------------------------------

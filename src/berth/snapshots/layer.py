@@ -25,12 +25,12 @@ from berth.snapshots.tarutil import (
     ENCODING,
     ERRORS,
     TrackedStream,
+    add_file,
     clean_name,
     escapes,
-    header,
     marker,
     mtime_ns,
-    pax_from_xattrs,
+    open_writer,
     xattrs_from_pax,
 )
 
@@ -314,7 +314,7 @@ def write_layer(upper: Path, out: BinaryIO, *, lower: list[Path] | None = None) 
     Raises:
         SystemError_: a metadata-only file whose data is in no lower.
     """
-    with _open_writer(out) as tar:
+    with open_writer(out) as tar:
         links: dict[tuple[int, int], str] = {}
         if fsutil.is_opaque(upper):
             tar.addfile(marker(OPAQUE_MARKER))
@@ -325,7 +325,7 @@ def write_layer(upper: Path, out: BinaryIO, *, lower: list[Path] | None = None) 
                 tar.addfile(marker(posixpath.join(parent, WHITEOUT_PREFIX + base)))
                 continue
             data = _metacopy_source(path, rel, lower or []) if stat.S_ISREG(st.st_mode) else None
-            _add(tar, rel, path, st, links, data)
+            add_file(tar, rel, path, st, links, data)
             if stat.S_ISDIR(st.st_mode) and fsutil.is_opaque(path):
                 tar.addfile(marker(f"{rel}/{OPAQUE_MARKER}"))
 
@@ -384,11 +384,11 @@ def write_tree(
     Raises:
         NotFound: a path of ``paths`` does not exist.
     """
-    with _open_writer(out) as tar:
+    with open_writer(out) as tar:
         links: dict[tuple[int, int], str] = {}
         if paths is None:
             for rel, st in fsutil.walk(root):
-                _add(tar, rel, root / rel, st, links)
+                add_file(tar, rel, root / rel, st, links)
             return
         for given in paths:
             rel = posixpath.normpath("/" + given).lstrip("/")
@@ -400,38 +400,7 @@ def write_tree(
                 raise NotFound(f"{given}: no such file or directory") from None
             name = (rename or {}).get(given, rel)
             if name:
-                _add(tar, name, path, st, links)
+                add_file(tar, name, path, st, links)
             if stat.S_ISDIR(st.st_mode):
                 for sub, sub_st in fsutil.walk(path):
-                    _add(tar, f"{name}/{sub}" if name else sub, path / sub, sub_st, links)
-
-
-def _open_writer(out: BinaryIO) -> tarfile.TarFile:
-    return tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding=ENCODING, errors=ERRORS)
-
-
-def _add(
-    tar: tarfile.TarFile,
-    name: str,
-    path: Path,
-    st: os.stat_result,
-    links: dict[tuple[int, int], str],
-    data: Path | None = None,
-) -> None:
-    """Append one file to ``tar``; the second and later names of an inode become hard links."""
-    if stat.S_ISSOCK(st.st_mode):
-        return  # tar has no socket type; docker skips them too
-    if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
-        inode = (st.st_dev, st.st_ino)
-        if inode in links:
-            tar.addfile(header(name, st, linkname=links[inode], hardlink=True))
-            return
-        links[inode] = name
-    info = header(name, st, linkname=os.readlink(path) if stat.S_ISLNK(st.st_mode) else "")
-    info.pax_headers = pax_from_xattrs(fsutil.read_xattrs(path))
-    if not stat.S_ISREG(st.st_mode):
-        tar.addfile(info)
-        return
-    fd = os.open(data or path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        tar.addfile(info, f)
+                    add_file(tar, f"{name}/{sub}" if name else sub, path / sub, sub_st, links)

@@ -17,9 +17,11 @@ import urllib.parse
 from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import BinaryIO
 
 from berth.errors import InvalidParameter
+from berth.snapshots.fsutil import read_xattrs
 
 SCHILY_XATTR = "SCHILY.xattr."
 LIBARCHIVE_XATTR = "LIBARCHIVE.xattr."
@@ -121,6 +123,36 @@ def header(name: str, st: os.stat_result, *, linkname: str = "", hardlink: bool 
     elif info.type in (tarfile.CHRTYPE, tarfile.BLKTYPE):
         info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
     return info
+
+
+def open_writer(out: BinaryIO) -> tarfile.TarFile:
+    """A streaming PAX tar writer on ``out``; names that are not UTF-8 are kept byte for byte."""
+    return tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding=ENCODING, errors=ERRORS)
+
+
+def add_file(tar: tarfile.TarFile, name: str, path: Path, st: os.stat_result,
+             links: dict[tuple[int, int], str], data: Path | None = None) -> None:
+    """Append the file at ``path`` (``st`` its lstat) to ``tar`` as ``name``, with its xattrs as
+    ``SCHILY.xattr.*`` records. The second and later names of an inode (``links`` maps inodes to
+    the first name written, per archive) become hard links; sockets are skipped, as docker skips
+    them (tar has no type for them). ``data`` is where a regular file's content is read when it
+    is not at ``path`` (an overlay metacopy's lower file)."""
+    if stat.S_ISSOCK(st.st_mode):
+        return
+    if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
+        inode = (st.st_dev, st.st_ino)
+        if inode in links:
+            tar.addfile(header(name, st, linkname=links[inode], hardlink=True))
+            return
+        links[inode] = name
+    info = header(name, st, linkname=os.readlink(path) if stat.S_ISLNK(st.st_mode) else "")
+    info.pax_headers = pax_from_xattrs(read_xattrs(path))
+    if not stat.S_ISREG(st.st_mode):
+        tar.addfile(info)
+        return
+    fd = os.open(data or path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        tar.addfile(info, f)
 
 
 def marker(name: str) -> tarfile.TarInfo:

@@ -2,7 +2,7 @@
 top, stats, changes, export, archive (``docker cp``) and ``POST /commit``.
 
 Handlers translate HTTP to the services in :mod:`berth.containers.exec`, ``top``, ``stats``,
-``fsops`` and ``commit``. Tars are produced by a worker thread and streamed as the body.
+``fsops``, ``extract`` and ``commit``. Tars are produced by a worker thread and streamed as the body.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from berth.api.http import HijackResponse, JSONResponse, Request, Response, StreamResponse
 from berth.api.router import Router
-from berth.containers import fsops
+from berth.containers import extract, fsops
 from berth.containers.attach import DEFAULT_DETACH_KEYS, AttachSession
 from berth.containers.commit import commit
 from berth.containers.exec import ExecService
@@ -237,11 +237,11 @@ def _register_files(router: Router, containers: Any, leases: fsops.RootfsLeases)
         try:
             fs = filesystem(c, rootfs)
             ro = bool(c.host_config.get("ReadonlyRootfs"))
-            dest = await asyncio.to_thread(fsops.extraction_dir, fs, path, req.params["id"], ro)
-            options = fsops.ExtractOptions(req.flag("noOverwriteDirNonDir"), await _chown(c, rootfs, req), ro)
+            dest = await asyncio.to_thread(extract.extraction_dir, fs, path, req.params["id"], ro)
+            options = extract.ExtractOptions(req.flag("noOverwriteDirNonDir"), await _chown(c, rootfs, req), ro)
             spool = await _spool(req, containers.runner.bundle(c.id))
             try:
-                await asyncio.to_thread(fsops.extract_archive, fs, dest, spool, options)
+                await asyncio.to_thread(extract.extract_archive, fs, dest, spool, options)
             finally:
                 spool.unlink(missing_ok=True)
         finally:
