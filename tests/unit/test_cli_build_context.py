@@ -9,19 +9,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from berth.cli.commands.build import (
+from berth.cli.buildcontext import (
     BuildContext,
     ContextError,
-    DataEntry,
-    TarStream,
-    build_params,
     directory_context,
     is_git_url,
     is_url,
     looks_like_archive,
     prepare_context,
-    tar_header,
 )
+from berth.cli.commands.build import build_params
+from berth.cli.tarstream import DataEntry, TarStream, tar_header
 
 
 def _members(ctx: BuildContext) -> dict[str, tarfile.TarInfo]:

@@ -8,7 +8,6 @@ import tarfile
 
 import pytest
 
-from berth.cli.commands.build import TarStream
 from berth.cli.commands.cp import (
     CopyError,
     CopyInfo,
@@ -23,6 +22,7 @@ from berth.cli.commands.cp import (
     split_cp_arg,
     split_dir_entry,
 )
+from berth.cli.tarstream import TarStream
 
 
 @pytest.mark.parametrize(("arg", "expected"), [

@@ -264,7 +264,7 @@ def _copy_to_container(client: Any, src_path: str, container: str, dst_path: str
         client.request("PUT", f"/containers/{path_quote(container)}/archive", params, body=body,
                        headers={"Content-Type": "application/x-tar"})
         return counted.count
-    from berth.cli.commands.build import TarStream
+    from berth.cli.tarstream import TarStream
     src = local_source(src_path, args.follow_link)
     target_dir, old, new = plan_copy(src, dst)
     tar = TarStream(source_entries(src, lambda name: rebase(name, old, new)), owner=None)
@@ -316,7 +316,7 @@ def local_source(path: str, follow: bool) -> CopyInfo:
 def source_entries(src: CopyInfo, rename: Any) -> list[Any]:
     """The tar entries of a local source: its root (named like the source, or its rebase name), then
     everything below it in lexical walk order, symlinks not followed."""
-    from berth.cli.commands.build import LocalEntry
+    from berth.cli.tarstream import LocalEntry
     root_name = src.rebase_name or split_dir_entry(src.path)[1]
     entries = [LocalEntry(src.path, rename(root_name))]
     if not src.is_dir:
