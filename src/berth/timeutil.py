@@ -9,9 +9,6 @@ import re
 import time
 from datetime import datetime
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def rfc3339_nano(ns: int | None = None) -> str:
     """``ns`` nanoseconds since the epoch (default: now) as Go's RFC3339Nano in UTC."""
@@ -38,23 +35,35 @@ def parse_rfc3339_ns(value: str) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + nanos
 
 
-def parse_duration(value: str) -> float:
-    """A Go duration (``1h30m``, ``10s``, ``250ms``) in seconds. Raises ValueError."""
-    value = value.strip()
-    if not value:
-        raise ValueError("empty duration")
-    sign = -1.0 if value.startswith("-") else 1.0
-    body = value.lstrip("+-")
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(body):
-        if m.start() != pos:
-            raise ValueError(f"time: invalid duration {value!r}")
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(body) or (body != "0" and pos == 0):
-        if body == "0":
-            return 0.0
-        raise ValueError(f"time: invalid duration {value!r}")
+_GO_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+                      "m": 60_000_000_000, "h": 3_600_000_000_000}
+
+
+def parse_go_duration(text: str) -> int:
+    """Go's ``time.ParseDuration`` (``1m30s``, ``1.5h``, ``-300ms``, ``.5s``) in nanoseconds.
+
+    Raises ValueError with Go's message: ``time: invalid duration "x"``, ``time: missing unit in
+    duration "5"``, ``time: unknown unit "x" in duration "5x"``.
+    """
+    if text in ("0", "+0", "-0"):
+        return 0
+    body = text[1:] if text[:1] in ("+", "-") else text
+    sign = -1 if text.startswith("-") else 1
+    total, pos = 0, 0
+    for match in re.finditer(r"(\d*\.?\d*)([^\d.]*)", body):
+        if match.start() != pos or not match.group(0):
+            break
+        number, unit = match.groups()
+        if number in ("", "."):
+            raise ValueError(f'time: invalid duration "{text}"')
+        if not unit:
+            raise ValueError(f'time: missing unit in duration "{text}"')
+        if unit not in _GO_DURATION_UNITS:
+            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
+        total += round(float(number) * _GO_DURATION_UNITS[unit])
+        pos = match.end()
+    if pos != len(body) or not body:
+        raise ValueError(f'time: invalid duration "{text}"')
     return sign * total
 
 
@@ -73,7 +82,45 @@ def parse_timestamp_arg(value: str, now_ns: int | None = None) -> int:
         return parse_rfc3339_ns(value)
     except ValueError:
         pass
-    return now_ns - int(parse_duration(value) * 1e9)
+    return now_ns - parse_go_duration(value)
+
+
+_DATE_PREFIX = (r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?"
+                r"(Z|z|[+-]\d{2}:\d{2})?")
+
+
+def timestamp_param(value: str, now: float | None = None) -> str:
+    """A ``--since``/``--until`` value of ``logs`` or ``events`` as the docker CLI sends it (its
+    ``GetTimestamp``): a Go duration is that long before ``now`` in whole seconds; an RFC 3339 date
+    or a prefix of one (``2013-01-02``, ``2013-01-02T13:23``; local time without a zone) becomes
+    ``SECONDS.NANOS``; a Unix time is passed on as given.
+
+    Raises ValueError ``failed to parse value as time or duration: "VALUE"``.
+    """
+    from datetime import UTC, timedelta, timezone
+
+    now = time.time() if now is None else now
+    if value != "0":
+        try:
+            return str(int(now - parse_go_duration(value) / 1e9))
+        except ValueError:
+            pass
+    match = re.fullmatch(_DATE_PREFIX, value)
+    if match:
+        *fields, frac, zone = match.groups()
+        year, month, day, hour, minute, second = (int(f or 0) for f in fields)
+        if zone in (None, ""):
+            tz = datetime.fromtimestamp(now).astimezone().tzinfo
+        elif zone in "Zz":
+            tz = UTC
+        else:
+            sign = -1 if zone[0] == "-" else 1
+            tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+        seconds = int(datetime(year, month, day, hour, minute, second, tzinfo=tz).timestamp())
+        return f"{seconds}.{int((frac or '0').ljust(9, '0')):09d}"
+    if re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return value
+    raise ValueError(f'failed to parse value as time or duration: "{value}"')
 
 
 def human_duration(seconds: float) -> str:

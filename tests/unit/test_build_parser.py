@@ -17,12 +17,12 @@ from berth.build.instructions import (
     OnbuildCommand,
     RunCommand,
     ValueCommand,
-    parse_go_duration,
     split_stages,
     to_command,
 )
 from berth.build.parser import extract_flags, parse, split_words
 from berth.errors import InvalidParameter
+from berth.timeutil import parse_go_duration
 
 
 def shape(text: str) -> list[tuple[str, list[str], bool]]:

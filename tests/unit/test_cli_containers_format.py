@@ -12,7 +12,8 @@ import time
 import pytest
 
 from berth.cli import output
-from berth.cli.commands import containers, ps, run
+from berth.cli.commands import ps, run
+from berth.timeutil import timestamp_param
 
 # /containers/json "Ports" of: -p 8000-8002:8000-8002 --expose 7000-7003 --expose 7005 -p 9000:90/udp
 # -p 127.0.0.1::81 -p 5000:5000/udp, in the order dockerd 20.10 returned them
@@ -140,12 +141,12 @@ NOW = 1_700_000_000.25
     ("2013-01-02T13:23", f"{int(time.mktime((2013, 1, 2, 13, 23, 0, 0, 0, -1)))}.000000000"),
 ])
 def test_logs_timestamps(value, expected):
-    assert containers.logs_timestamp(value, NOW) == expected
+    assert timestamp_param(value, NOW) == expected
 
 
 def test_logs_timestamp_refuses():
     with pytest.raises(ValueError, match='failed to parse value as time or duration: "abc"'):
-        containers.logs_timestamp("abc", NOW)
+        timestamp_param("abc", NOW)
 
 
 @pytest.mark.parametrize("message,status", [

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from berth.cli.commands.system import format_event, timestamp_param
+from berth.cli.commands.system import format_event
+from berth.timeutil import timestamp_param
 
 NOW = 1_700_000_000.75
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from berth.errors import InvalidParameter
+from berth.timeutil import parse_go_duration
 
 
 class DockerfileError(InvalidParameter):
@@ -455,36 +456,3 @@ def to_command(instr: Instruction) -> Command:
     if kw == "ONBUILD":
         return _onbuild(instr)
     raise DockerfileError(f"unknown instruction: {kw}", instr.line)
-
-
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9,
-          "m": 60 * 10**9, "h": 3600 * 10**9}
-_DURATION_PART = re.compile(r"(\d*\.?\d*)([a-zµμ]*)")
-
-
-def parse_go_duration(text: str) -> int:
-    """Parse a Go ``time.ParseDuration`` string ("1m30s", "1.5h", "300ms") into nanoseconds.
-
-    Raises ValueError with Go's message (``time: invalid duration "x"``).
-    """
-    quoted = json.dumps(text)
-    body = text[1:] if text[:1] in ("+", "-") else text
-    sign = -1 if text.startswith("-") else 1
-    if body == "0":
-        return 0
-    if not body:
-        raise ValueError(f"time: invalid duration {quoted}")
-    total, pos = 0.0, 0
-    while pos < len(body):
-        match = _DURATION_PART.match(body, pos)
-        assert match is not None
-        number, unit = match.groups()
-        if number in ("", "."):
-            raise ValueError(f"time: invalid duration {quoted}")
-        if not unit:
-            raise ValueError(f"time: missing unit in duration {quoted}")
-        if unit not in _UNITS:
-            raise ValueError(f"time: unknown unit {json.dumps(unit)} in duration {quoted}")
-        total += float(number) * _UNITS[unit]
-        pos = match.end()
-    return sign * round(total)

@@ -119,32 +119,17 @@ def nano_cpus(value: str) -> int:
     return int(nanos)
 
 
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-                   "m": 60_000_000_000, "h": 3_600_000_000_000}
-
-
 def duration_ns(flag: str, value: str) -> int:
-    """A Go duration flag (``1m30s``, ``500ms``) in nanoseconds; 0 when not given."""
-    if not value or value in ("0", "+0", "-0"):
+    """A Go duration flag (``1m30s``, ``500ms``) in nanoseconds; 0 when not given. Raises
+    OptionError (a flag-value error of ``flag`` with Go's ``time.ParseDuration`` text)."""
+    if not value:
         return 0
-    body = value.lstrip("+-")
-    sign = -1 if value.startswith("-") else 1
-    total, pos = 0, 0
-    for match in re.finditer(r"(\d*\.?\d*)([^\d.]*)", body):
-        if match.start() != pos or not match.group(0):
-            break
-        number, unit = match.groups()
-        if number in ("", "."):
-            raise bad_flag(flag, value, f'time: invalid duration "{value}"')
-        if not unit:
-            raise bad_flag(flag, value, f'time: missing unit in duration "{value}"')
-        if unit not in _DURATION_UNITS:
-            raise bad_flag(flag, value, f'time: unknown unit "{unit}" in duration "{value}"')
-        total += round(float(number) * _DURATION_UNITS[unit])
-        pos = match.end()
-    if pos != len(body) or not body:
-        raise bad_flag(flag, value, f'time: invalid duration "{value}"')
-    return sign * total
+    from berth.timeutil import parse_go_duration
+
+    try:
+        return parse_go_duration(value)
+    except ValueError as exc:
+        raise bad_flag(flag, value, str(exc)) from None
 
 
 _ULIMIT_NAMES = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",

@@ -258,46 +258,6 @@ def _port_sort_key(key: str) -> tuple[int, str]:
 # ----- logs ----------------------------------------------------------------------------------------------------
 
 
-_LOG_DATE = (r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?"
-             r"(Z|z|[+-]\d{2}:\d{2})?")
-
-
-def logs_timestamp(value: str, now: float | None = None) -> str:
-    """A ``--since``/``--until`` value as the API wants it (docker's ``GetTimestamp``): a Go duration
-    is that long ago in whole seconds; an RFC 3339 date or a prefix of one (``2013-01-02``,
-    ``2013-01-02T13:23``; local time without a zone) becomes ``SECONDS.NANOS``; a Unix time is passed on.
-
-    Raises ValueError ``failed to parse value as time or duration: "VALUE"``.
-    """
-    import re
-    import time
-    from datetime import UTC, datetime, timedelta, timezone
-
-    from berth.cli.runvalues import OptionError, duration_ns
-    now = time.time() if now is None else now
-    if value != "0":
-        try:
-            return str(int(now - duration_ns("", value) / 1e9))
-        except OptionError:
-            pass
-    match = re.fullmatch(_LOG_DATE, value)
-    if match:
-        *fields, frac, zone = match.groups()
-        year, month, day, hour, minute, second = (int(f or 0) for f in fields)
-        if zone in (None, ""):
-            tz = datetime.fromtimestamp(now).astimezone().tzinfo
-        elif zone in "Zz":
-            tz = UTC
-        else:
-            sign = -1 if zone[0] == "-" else 1
-            tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
-        seconds = int(datetime(year, month, day, hour, minute, second, tzinfo=tz).timestamp())
-        return f"{seconds}.{int((frac or '0').ljust(9, '0')):09d}"
-    if re.fullmatch(r"-?\d+(\.\d+)?", value):
-        return value
-    raise ValueError(f'failed to parse value as time or duration: "{value}"')
-
-
 def logs(ctx: Any, argv: list[str], prog: str) -> int:
     """``logs``: the container is inspected first, its output demultiplexed unless it has a TTY
     ("docker logs")."""
@@ -316,11 +276,13 @@ def logs(ctx: Any, argv: list[str], prog: str) -> int:
     except APIError as exc:
         print_error(daemon_error(exc, name, wrapped=True))
         return 1
+    from berth.timeutil import timestamp_param
+
     params: dict[str, Any] = {"stdout": 1, "stderr": 1}
     for key in ("since", "until"):
         if getattr(args, key):
             try:
-                params[key] = logs_timestamp(getattr(args, key))
+                params[key] = timestamp_param(getattr(args, key))
             except ValueError as exc:
                 print_error(f'invalid value for "{key}": {exc}')
                 return 1

@@ -179,6 +179,8 @@ def events(ctx: Any, argv: list[str], prog: str) -> int:
     fs.add("--until", "string", help="Stream events until this timestamp")
     args, _ = fs.parse_or_exit(argv)
     from berth.cli.commands.images import filters_param
+    from berth.timeutil import timestamp_param
+
     params: dict[str, Any] = {"filters": filters_param(args.filter)}
     for name in ("since", "until"):
         value = getattr(args, name)
@@ -203,27 +205,6 @@ def events(ctx: Any, argv: list[str], prog: str) -> int:
     finally:
         response.close()
     return 0
-
-
-def timestamp_param(value: str, now: float) -> str:
-    """A ``--since``/``--until`` value as the docker CLI sends it (GetTimestamp): a duration is
-    whole seconds before ``now``, a Unix timestamp passes as given, a date becomes ``secs.nanos``.
-    Raises ValueError with docker's ``failed to parse value as time or duration: "x"``."""
-    import re
-
-    from berth.timeutil import parse_duration, parse_rfc3339_ns, parse_timestamp_arg
-    if value != "0":
-        try:
-            return str(int(now - parse_duration(value)))
-        except ValueError:
-            pass
-    if re.fullmatch(r"-?\d+(\.\d{1,9})?", value):
-        return value
-    try:
-        ns = parse_rfc3339_ns(value) if "T" in value else parse_timestamp_arg(value)
-    except ValueError:
-        raise ValueError(f'failed to parse value as time or duration: "{value}"') from None
-    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
 
 
 def format_event(event: dict[str, Any]) -> str:
