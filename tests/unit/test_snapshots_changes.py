@@ -167,7 +167,7 @@ def test_opaque_root(tmp_path: Path) -> None:
 def test_lowers_given_as_short_links(tmp_path: Path) -> None:
     top = build(tmp_path / "top", {"x": "file:x"})
     fsutil.set_opaque(top)
-    below = build(tmp_path / "below", {"a": "file:a"})
+    build(tmp_path / "below", {"a": "file:a"})  # reached through the l/BELOW link
     (tmp_path / "l").mkdir()
     os.symlink("../top", tmp_path / "l/TOP")
     os.symlink("../below", tmp_path / "l/BELOW")
