@@ -26,6 +26,7 @@ from berth.containers.runner import Runner
 from berth.containers.starter import Starter
 from berth.containers.store import ContainerStore
 from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemError_
+from berth.filters import check_keys
 from berth.runtime import cgroups
 from berth.runtime.process import RuntimeFailure
 from berth.runtime.shimclient import ShimClient
@@ -438,7 +439,7 @@ class ContainerService:
 
     async def prune(self, filters: dict[str, builtins.list[str]]) -> dict[str, Any]:
         """``POST /containers/prune``: remove stopped containers (filters: until, label)."""
-        views.check_filters(filters, {"until", "label", "label!"})
+        check_keys(filters, {"until", "label", "label!"})
         deleted, reclaimed = [], 0
         for c in self.store.all():
             if c.state.running or not views.prune_match(c, filters):

@@ -11,6 +11,7 @@ from typing import Any
 
 from berth.containers.model import Container
 from berth.errors import InvalidParameter
+from berth.filters import check_keys, label_matches, labels_match, prune_labels_match
 from berth.timeutil import human_duration, parse_rfc3339_ns, parse_timestamp_arg
 
 LIST_FILTERS = {"id", "name", "label", "label!", "status", "exited", "ancestor", "before", "since", "volume",
@@ -150,26 +151,10 @@ def _ports(settings: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def check_filters(filters: dict[str, list[str]], allowed: set[str]) -> None:
-    for key in filters:
-        if key not in allowed:
-            raise InvalidParameter(f"invalid filter '{key}'")
-
-
-def _labels_ok(labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
-    for spec in filters.get("label", []):
-        key, sep, value = spec.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    for spec in filters.get("label!", []):
-        key, sep, value = spec.partition("=")
-        if key in labels and (not sep or labels[key] == value):
-            return False
-    return True
-
-
 def prune_match(c: Container, filters: dict[str, list[str]]) -> bool:
-    if not _labels_ok(c.config.get("Labels") or {}, filters):
+    """Whether ``POST /containers/prune`` removes stopped container ``c`` under ``filters``
+    (``label``/``label!`` as :func:`berth.filters.prune_labels_match`, ``until`` a time)."""
+    if not prune_labels_match(c.config.get("Labels") or {}, filters):
         return False
     for spec in filters.get("until", []):
         try:
@@ -183,7 +168,7 @@ def prune_match(c: Container, filters: dict[str, list[str]]) -> bool:
 def list_containers(service: Any, all_: bool, limit: int, size: bool,
                     filters: dict[str, list[str]]) -> list[dict[str, Any]]:
     """Containers newest first, docker's filter semantics (values ORed within a key)."""
-    check_filters(filters, LIST_FILTERS)
+    check_keys(filters, LIST_FILTERS)
     containers = service.store.all()
     statuses = filters.get("status", [])
     for status in statuses:
@@ -220,7 +205,8 @@ def _matches(service: Any, c: Container, f: dict[str, list[str]]) -> bool:
         return False
     if f.get("name") and not any(re.search(v.lstrip("/"), c.name) for v in f["name"]):
         return False
-    if not _labels_ok(c.config.get("Labels") or {}, f):
+    labels = c.config.get("Labels") or {}
+    if not labels_match(labels, f.get("label", [])) or any(label_matches(labels, s) for s in f.get("label!", [])):
         return False
     if f.get("status") and c.state.status not in f["status"]:
         return False

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.filters import label_matches
+
 HISTORY = 1024
 
 
@@ -62,7 +64,7 @@ def matches(event: Event, filters: dict[str, list[str]]) -> bool:
         elif key in ("container", "network", "volume", "image", "daemon"):
             ok = _actor_matches(event, key, values)
         elif key == "label":
-            ok = any(_label_matches(event.attributes, v) for v in values)
+            ok = any(label_matches(event.attributes, v) for v in values)
         elif key == "scope":
             ok = event.scope in values
         else:
@@ -79,13 +81,6 @@ def _actor_matches(event: Event, key: str, values: list[str]) -> bool:
         return False
     name = event.attributes.get("name", "")
     return any(v in (event.actor_id, name) or (len(v) >= 1 and event.actor_id.startswith(v)) for v in values)
-
-
-def _label_matches(attributes: dict[str, str], spec: str) -> bool:
-    key, sep, value = spec.partition("=")
-    if key not in attributes:
-        return False
-    return not sep or attributes[key] == value
 
 
 class EventBus:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from berth.errors import InvalidParameter
+from berth.filters import check_keys, labels_match, prune_labels_match
 from berth.network.records import EndpointRecord, NetworkRecord
 from berth.timeutil import parse_rfc3339_ns, parse_timestamp_arg
 
@@ -74,13 +75,6 @@ def network_settings(networks: Mapping[str, dict[str, Any]], ports: dict[str, An
 
 # ---- filters ("docker network ls --filter", "docker network prune --filter")
 
-def check_filters(filters: Mapping[str, list[str]], allowed: frozenset[str]) -> None:
-    """Raise InvalidParameter ``Invalid filter 'X'`` (dockerd's wording) for unknown keys."""
-    for key in filters:
-        if key not in allowed:
-            raise InvalidParameter(f"Invalid filter '{key}'")
-
-
 def _matches_any(patterns: list[str], value: str) -> bool:
     """dockerd's ``filters.Match``: equal, or the pattern as a regular expression found in ``value``."""
     for pattern in patterns:
@@ -92,15 +86,6 @@ def _matches_any(patterns: list[str], value: str) -> bool:
         except re.error:
             continue
     return False
-
-
-def labels_match(labels: Mapping[str, str], specs: Iterable[str]) -> bool:
-    """True when every ``key`` / ``key=value`` spec holds for ``labels``."""
-    for spec in specs:
-        key, sep, value = spec.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
 
 
 def _dangling(values: list[str]) -> bool:
@@ -124,7 +109,7 @@ def filter_networks(networks: Iterable[NetworkRecord], filters: Mapping[str, lis
     Keys: driver, id, label, name, scope, type (custom|builtin), dangling (user networks without
     active endpoints). Raises InvalidParameter for an unknown key or a bad type/dangling value.
     """
-    check_filters(filters, LIST_FILTERS)
+    check_keys(filters, LIST_FILTERS)
     types = _types(filters["type"]) if filters.get("type") else None
     dangling = _dangling(filters["dangling"]) if filters.get("dangling") else None
     kept = []
@@ -151,7 +136,7 @@ def prune_candidates(networks: Iterable[NetworkRecord], filters: Mapping[str, li
                      now_ns: int | None = None) -> list[NetworkRecord]:
     """User networks ``network prune`` removes: no active endpoint, labels matching ``label``, none
     of the ``label!`` ones, created before ``until``. Raises InvalidParameter for bad filters."""
-    check_filters(filters, PRUNE_FILTERS)
+    check_keys(filters, PRUNE_FILTERS)
     until = None
     if filters.get("until"):
         value = filters["until"][-1]
@@ -161,9 +146,7 @@ def prune_candidates(networks: Iterable[NetworkRecord], filters: Mapping[str, li
             raise InvalidParameter(f"invalid filter 'until={value}'") from None
     kept = []
     for net in networks:
-        if net.predefined or net.endpoints or not labels_match(net.labels, filters.get("label", [])):
-            continue
-        if any(labels_match(net.labels, [spec]) for spec in filters.get("label!", [])):
+        if net.predefined or net.endpoints or not prune_labels_match(net.labels, filters):
             continue
         if until is not None and parse_rfc3339_ns(net.created) > until:
             continue

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from berth.errors import InvalidParameter
+from berth.filters import check_keys, labels_match, prune_labels_match
 from berth.volumes.local import Volume
 from berth.volumes.mountspec import BIND, TMPFS, VOLUME, MountSpec
 
@@ -73,18 +74,10 @@ def volume_names(points: list[dict[str, Any]]) -> list[str]:
 
 def check_filters(filters: dict[str, list[str]], allowed: tuple[str, ...]) -> None:
     """Refuse unknown filter keys and bad boolean values (``Invalid filter 'x'``, docker's text)."""
+    check_keys(filters, allowed)
     for key, values in filters.items():
-        if key not in allowed:
-            raise InvalidParameter(f"Invalid filter '{key}'")
         if key in ("dangling", "all") and any(v not in _BOOLS for v in values):
             raise InvalidParameter(f"Invalid filter '{key}=[{' '.join(values)}]'")
-
-
-def _label_matches(labels: dict[str, str], spec: str) -> bool:
-    key, sep, value = spec.partition("=")
-    if key not in labels:
-        return False
-    return not sep or labels[key] == value
 
 
 def _name_matches(name: str, pattern: str) -> bool:
@@ -104,15 +97,12 @@ def list_matches(volume: Volume, filters: dict[str, list[str]], in_use: bool) ->
         return False
     if filters.get("driver") and volume.driver not in filters["driver"]:
         return False
-    return not filters.get("label") or all(_label_matches(volume.labels or {}, s) for s in filters["label"])
+    return labels_match(volume.labels or {}, filters.get("label", []))
 
 
 def prune_matches(volume: Volume, filters: dict[str, list[str]]) -> bool:
-    """``POST /volumes/prune`` label filters: every ``label`` must match, no ``label!`` may."""
-    labels = volume.labels or {}
-    if not all(_label_matches(labels, s) for s in filters.get("label", [])):
-        return False
-    return not any(_label_matches(labels, s) for s in filters.get("label!", []))
+    """``POST /volumes/prune`` label filters (see :func:`berth.filters.prune_labels_match`)."""
+    return prune_labels_match(volume.labels or {}, filters)
 
 
 def prune_all(filters: dict[str, list[str]]) -> bool:
