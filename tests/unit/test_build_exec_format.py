@@ -12,27 +12,6 @@ from berth.build.output import BuildOutput, error_message, short_id
 from berth.errors import InvalidParameter
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("sh", '"sh"'),
-    ('echo "x"', '"echo \\"x\\""'),
-    ("é\n", '"é\\n"'),
-    ("a\tb\\c", '"a\\tb\\\\c"'),
-    ("\x00\x7f", '"\\x00\\x7f"'),
-    ("\u200b", '"\\u200b"'),
-    ("", '""'),
-])
-def test_quote_is_strconv_quote(text, expected):
-    assert gofmt.quote(text) == expected
-
-
-@pytest.mark.parametrize("value, expected", [
-    (0, "'\\x00'"), (3, "'\\x03'"), (7, "'\\a'"), (10, "'\\n'"), (39, "'\\''"), (65, "'A'"), (92, "'\\\\'"),
-    (233, "'é'"), (-1, "'�'"),
-])
-def test_quote_rune(value, expected):
-    assert gofmt.quote_rune(value) == expected
-
-
 @pytest.mark.parametrize("ns, expected", [
     (0, "0s"), (1, "1ns"), (1_500, "1.5µs"), (300_000_000, "300ms"), (1_500_000_000, "1.5s"),
     (5_000_000_000, "5s"), (90_000_000_000, "1m30s"), (3_600_000_000_000, "1h0m0s"),
@@ -43,7 +22,6 @@ def test_duration_is_go_duration_string(ns, expected):
 
 
 def test_lists_and_healthcheck_as_docker_writes_them():
-    assert gofmt.quoted_list(["/bin/sh", "-c", 'echo "x"']) == '["/bin/sh" "-c" "echo \\"x\\""]'
     assert gofmt.plain_list(["/data", "[/v2]"]) == "[/data [/v2]]"
     # Strings dockerd 20.10 wrote for HEALTHCHECK --interval=5s CMD true / --retries=3 --timeout=1m30s.
     assert gofmt.healthcheck(["CMD-SHELL", "true"], 5 * 10**9, 0, 0, 0) == \

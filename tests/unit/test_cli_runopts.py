@@ -420,14 +420,6 @@ def test_go_duration_errors(text, message):
     assert info.value.message == message
 
 
-@pytest.mark.parametrize("text,quoted", [
-    ("sh -c 'echo'", "\"sh -c 'echo'\""), ('say "hi"', '"say \\"hi\\""'), ("a\\b", '"a\\\\b"'),
-    ("tab\there\n", '"tab\\there\\n"'), ("\x01\x7f", '"\\x01\\x7f"'), ("café…", '"café…"'),
-])
-def test_go_quote(text, quoted):
-    assert runvalues.go_quote(text) == quoted
-
-
 @pytest.mark.parametrize("spec,policy", [
     ("no", {"Name": "no", "MaximumRetryCount": 0}), ("on-failure", {"Name": "on-failure", "MaximumRetryCount": 0}),
     ("on-failure:5", {"Name": "on-failure", "MaximumRetryCount": 5}),

@@ -27,6 +27,7 @@ from berth.build.instructions import (
 )
 from berth.build.job import Step
 from berth.errors import InvalidParameter
+from berth.goquote import quote_list
 
 Handler = Callable[[Step, Any, Instruction], Awaitable[None]]
 _PROTOCOLS = ("tcp", "udp", "sctp")
@@ -70,7 +71,7 @@ async def cmd(step: Step, command: CmdCommand, instr: Instruction) -> None:
     line = command_line(step, command)
     step.state.config["Cmd"] = line
     step.state.config.pop("ArgsEscaped", None)
-    await step.commit_comment(f"CMD {gofmt.quoted_list(line)}")
+    await step.commit_comment(f"CMD {quote_list(line)}")
     if command.command:
         step.state.cmd_set = True
 
@@ -82,7 +83,7 @@ async def entrypoint(step: Step, command: CmdCommand, instr: Instruction) -> Non
     step.state.config.pop("ArgsEscaped", None)
     if not step.state.cmd_set:
         step.state.config["Cmd"] = None
-    await step.commit_comment(f"ENTRYPOINT {gofmt.quoted_list(line)}")
+    await step.commit_comment(f"ENTRYPOINT {quote_list(line)}")
 
 
 def parse_port(spec: str) -> list[str]:

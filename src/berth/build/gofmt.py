@@ -4,46 +4,14 @@ The classic builder records each metadata instruction as a comment made with Go'
 verbs, e.g. ``CMD %q`` (a quoted string list), ``SHELL %v`` (a bare list), ``HEALTHCHECK %q``
 of a ``*container.HealthConfig`` (``&{["CMD" "true"] "5s" "0s" "0s" '\\x03'}``). These
 functions reproduce what Go prints, following the ``fmt`` package documentation ("Printing")
-and ``strconv.Quote``/``QuoteRune``/``time.Duration.String``.
+and ``time.Duration.String``; quoting is :mod:`berth.goquote`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-_SHORT_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def _escape_char(char: str, quote: str) -> str:
-    if char == quote or char == "\\":
-        return "\\" + char
-    if char in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[char]
-    if char == " " or char.isprintable():
-        return char
-    code = ord(char)
-    if code < 0x80:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def quote(text: str) -> str:
-    """``strconv.Quote``: a double-quoted Go string literal (printable runes kept as they are)."""
-    return '"' + "".join(_escape_char(char, '"') for char in text) + '"'
-
-
-def quote_rune(value: int) -> str:
-    """``%q`` of an integer: a single-quoted Go character literal (``'\\x00'``, ``'A'``)."""
-    if value < 0 or value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
-        value = 0xFFFD
-    return "'" + _escape_char(chr(value), "'") + "'"
-
-
-def quoted_list(items: Iterable[str]) -> str:
-    """``%q`` of a ``[]string``: ``["a" "b"]``."""
-    return "[" + " ".join(quote(item) for item in items) + "]"
+from berth.goquote import quote, quote_list, quote_rune
 
 
 def plain_list(items: Iterable[str]) -> str:
@@ -83,4 +51,4 @@ def duration(nanoseconds: int) -> str:
 def healthcheck(test: list[str], interval: int, timeout: int, start_period: int, retries: int) -> str:
     """``%q`` of docker 20.10's ``*HealthConfig``: ``&{[test] "interval" "timeout" "start" 'retries'}``."""
     times = " ".join(quote(duration(value)) for value in (interval, timeout, start_period))
-    return f"&{{{quoted_list(test)} {times} {quote_rune(retries)}}}"
+    return f"&{{{quote_list(test)} {times} {quote_rune(retries)}}}"

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from berth.errors import InvalidParameter
+from berth.goquote import quote
 from berth.timeutil import parse_go_duration
 
 
@@ -348,7 +349,7 @@ def _healthcheck(instr: Instruction, flags: dict[str, list[str]]) -> Healthcheck
             raise DockerfileError("HEALTHCHECK NONE takes no arguments", instr.line)
         return HealthcheckCommand(["NONE"])
     if kind != "CMD":
-        raise DockerfileError(f"Unknown type {json.dumps(kind)} in HEALTHCHECK (try CMD)", instr.line)
+        raise DockerfileError(f"Unknown type {quote(kind)} in HEALTHCHECK (try CMD)", instr.line)
     if not rest:
         raise DockerfileError("Missing command after HEALTHCHECK CMD", instr.line)
     test = ["CMD", *rest] if instr.json else ["CMD-SHELL", " ".join(rest)]

@@ -13,6 +13,7 @@ import json
 import re
 
 from berth.build.instructions import Dockerfile, DockerfileError, Heredoc, Instruction, to_command
+from berth.goquote import quote
 
 KNOWN_DIRECTIVES = ("syntax", "escape")
 _DIRECTIVE = re.compile(r"#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*")
@@ -340,7 +341,7 @@ def _name_values(keyword: str, rest: str, escape: str, line: int) -> list[str]:
     for word in words:
         if "=" not in word:
             raise DockerfileError(
-                f"Syntax error - can't find = in {json.dumps(word, ensure_ascii=False)}. "
+                f"Syntax error - can't find = in {quote(word)}. "
                 "Must be of the form: name=value", line)
         key, _, value = word.partition("=")
         flat += [key, value]

@@ -9,7 +9,8 @@ import os
 import re
 from typing import Any
 
-from berth.cli.runvalues import OptionError, bad_flag, go_quote, ram_in_bytes, split_kv
+from berth.cli.runvalues import OptionError, bad_flag, ram_in_bytes, split_kv
+from berth.goquote import quote as go_quote
 
 
 def port_range(text: str) -> tuple[int, int]:

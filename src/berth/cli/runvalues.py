@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from berth.goquote import quote as go_quote
+
 
 class OptionError(Exception):
     """A bad ``run``/``create`` option.
@@ -37,23 +39,6 @@ class OptionError(Exception):
 def bad_flag(flag: str, value: str, message: str) -> OptionError:
     """A flag-value error for ``flag`` (its label as docker prints it, ``-m, --memory``)."""
     return OptionError(message, flag, value)
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote``: double quotes, backslash escapes for quotes and control characters."""
-    escapes = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-               "\t": "\\t", "\v": "\\v"}
-    out = []
-    for char in text:
-        if char in escapes:
-            out.append(escapes[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02x}")
-        elif not char.isprintable() and char != " ":
-            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
 
 
 def go_int(flag: str, value: str) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from berth.goquote import quote as go_quote
 from berth.gotemplate import NO_VALUE, go_type, sorted_items
 from berth.gotemplate.lexer import skip
-from berth.gotemplate.strconv import e_form, f_form, go_quote, shortest_digits
+from berth.gotemplate.strconv import e_form, f_form, shortest_digits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at import, and the CLI imports this package

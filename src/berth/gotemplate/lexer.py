@@ -35,9 +35,9 @@ class Token:
 
 def quoted(s: str) -> str:
     """Go's strconv.Quote of s, for messages: strconv loads only when a message needs it."""
-    from berth.gotemplate.strconv import go_quote
+    from berth.goquote import quote
 
-    return go_quote(s)
+    return quote(s)
 
 
 def skip(text: str, i: int, chars: str) -> int:

@@ -1,29 +1,9 @@
-"""Go's strconv as templates need it: Quote, Unquote, number literals, shortest float digits."""
+"""Go's strconv as templates need it: Unquote, number literals, shortest float digits (Quote is
+:mod:`berth.goquote`)."""
 
 from __future__ import annotations
 
-_QUOTE_ESC = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def go_quote(s: str, ascii_only: bool = False, quote: str = '"') -> str:
-    """Go's strconv.Quote (QuoteToASCII when ascii_only; QuoteRune's quoting when quote is ')."""
-    if s.isascii() and s.isprintable() and quote not in s and "\\" not in s:
-        return quote + s + quote
-    out = [quote]
-    for c in s:
-        o = ord(c)
-        if c == quote or c == "\\":
-            out.append("\\" + c)
-        elif c.isprintable() and (o < 0x80 or not ascii_only):
-            out.append(c)
-        elif c in _QUOTE_ESC:
-            out.append(_QUOTE_ESC[c])
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        else:
-            out.append(f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
-    return "".join(out) + quote
-
+from berth.goquote import quote
 
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 
@@ -80,9 +60,9 @@ def parse_number(text: str) -> tuple[int | float, int | None]:
     try:
         fval = float.fromhex(t) if body[:2].lower() == "0x" else float(t)
     except ValueError:
-        raise ValueError(f"illegal number syntax: {go_quote(text)}") from None
+        raise ValueError(f"illegal number syntax: {quote(text)}") from None
     if not any(c in body for c in ".eEpP"):  # Go: what reads as a float but not an int is too big
-        raise ValueError(f"integer overflow: {go_quote(text)}")
+        raise ValueError(f"integer overflow: {quote(text)}")
     ival = int(fval) if fval.is_integer() else None
     return (fval if any(c in body for c in ".eEpP") or ival is None else ival), ival
 

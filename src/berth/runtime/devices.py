@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.errors import InvalidParameter, SystemError_
+from berth.goquote import quote
 from berth.runtime.mounts import secure_join
 
 # (name, major, minor): char devices, mode 0666, owned by root.
@@ -109,7 +110,7 @@ def devices_from_path(host: str, inside: str, permissions: str = "rwm") -> tuple
     try:
         st = os.stat(resolved)
     except OSError as exc:
-        raise SystemError_(f"error gathering device information while adding custom device {_quote(host)}: "
+        raise SystemError_(f"error gathering device information while adding custom device {quote(host)}: "
                            f"{os.strerror(exc.errno or 0).lower()}") from exc
     found: list[dict[str, Any]] = []
     single = _device_entry(inside, st)
@@ -126,16 +127,11 @@ def devices_from_path(host: str, inside: str, permissions: str = "rwm") -> tuple
                 if entry is not None:
                     found.append(entry)
     if not found:
-        raise SystemError_(f"error gathering device information while adding custom device {_quote(host)}: "
+        raise SystemError_(f"error gathering device information while adding custom device {quote(host)}: "
                            "not a device node")
     rules = [{"allow": True, "type": d["type"], "major": d["major"], "minor": d["minor"], "access": permissions}
              for d in found]
     return found, rules
-
-
-def _quote(text: str) -> str:
-    """Go's ``%q`` for the paths in these messages (double quotes, backslash escapes)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def parse_cgroup_rule(text: str) -> dict[str, Any]:

@@ -11,13 +11,13 @@ Checks that need the host (a bind source that exists, a volume name) are the ser
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from berth.errors import InvalidParameter
+from berth.goquote import quote, quote_list
 
 VOLUME = "volume"
 BIND = "bind"
@@ -117,7 +117,7 @@ def volume_name_error(name: str) -> str | None:
         return "volume name is too short, names should be at least two alphanumeric characters"
     if VOLUME_NAME.fullmatch(name):
         return None
-    return (f"{json.dumps(name, ensure_ascii=False)} includes invalid characters for a local volume name, only "
+    return (f"{quote(name)} includes invalid characters for a local volume name, only "
             '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
             "use absolute path")
 
@@ -316,16 +316,11 @@ def tmpfs_mount_options(spec: MountSpec) -> tuple[str, ...]:
         else:
             name = option.split("=", 1)[0]
             if name not in TMPFS_DATA_KEYS:
-                raise InvalidParameter(f"invalid tmpfs option {_go_quoted(option.split('=', 1))}")
+                raise InvalidParameter(f"invalid tmpfs option {quote_list(option.split('=', 1))}")
             key = "=" + name
         merged = [(k, o) for k, o in merged if k != key]
         merged.append((key, option))
     return tuple(o for _, o in merged)
-
-
-def _go_quoted(items: list[str]) -> str:
-    """Go's ``%q`` of a string slice: ``["a" "b"]``."""
-    return "[" + " ".join(json.dumps(i) for i in items) + "]"
 
 
 def parse_volumes_from(raw: str) -> tuple[str, str]:

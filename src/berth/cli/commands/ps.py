@@ -94,7 +94,7 @@ class ContainerRow:
 
     @property
     def Command(self) -> str:
-        from berth.cli.runvalues import go_quote
+        from berth.goquote import quote as go_quote
         command = self._s.get("Command", "")
         return go_quote(output.ellipsis(command, 20) if self._trunc else command)
 
