@@ -14,32 +14,16 @@ a file, which keeps the namespace alive after the thread ends (ip-netns(8) does 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import errno
 import os
 import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 from berth.errors import NotFound, SystemError_
+from berth.runtime import linux
 
 T = TypeVar("T")
-
-CLONE_NEWNET = 0x40000000
-MS_BIND = 0x1000
-MNT_DETACH = 0x2
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-_libc.unshare.argtypes = [ctypes.c_int]
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def setns_net(fd: int) -> None:
@@ -47,7 +31,7 @@ def setns_net(fd: int) -> None:
 
     Raises OSError. Only call this on a thread that nothing else will reuse (see ``run_in_netns``).
     """
-    _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+    linux.setns(fd, linux.CLONE_NEWNET)
 
 
 def run_in_netns(netns_path: str | None, fn: Callable[[], T], timeout: float = 30.0) -> T:
@@ -104,9 +88,8 @@ def create_netns(path: str) -> None:
     os.close(fd)
 
     def make() -> None:
-        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-        source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
-        _check(_libc.mount(source, path.encode(), None, MS_BIND, None), f"bind mount onto {path}")
+        linux.unshare(linux.CLONE_NEWNET)
+        linux.mount(f"/proc/self/task/{threading.get_native_id()}/ns/net", path, None, linux.MS_BIND)
 
     try:
         run_in_netns(None, make)
@@ -123,8 +106,9 @@ def remove_netns(path: str) -> None:
     """
     if not os.path.exists(path):
         return
-    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err != 22:  # EINVAL: not a mount point any more, just a leftover file
-            raise SystemError_(f"failed to unmount network namespace {path}: {os.strerror(err)}")
+    try:
+        linux.umount2(path, linux.MNT_DETACH)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: not a mount point any more, just a leftover file
+            raise SystemError_(f"failed to unmount network namespace {path}: {os.strerror(exc.errno or 0)}") from None
     os.unlink(path)

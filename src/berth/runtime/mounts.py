@@ -122,6 +122,18 @@ def _make_target(dest: Path, source_is_dir: bool) -> None:
         dest.touch(mode=0o755)
 
 
+def mount_with_options(source: str | None, dest: str | os.PathLike[str], fstype: str | None, flags: int,
+                       propagation: int, data: str) -> None:
+    """mount(2) as parsed by :func:`parse_options`: a bind mounts first and applies its other flags
+    by a remount (mount(2): a bind ignores them on the first call), another file system mounts with
+    its flags and ``data``; then the ``propagation`` bits apply. Raises OSError."""
+    if flags & MS_BIND:
+        _bind(str(source), Path(dest), flags, propagation)
+        return
+    linux.mount(source, dest, fstype, flags, data or None)
+    _propagate(Path(dest), propagation)
+
+
 def _bind(source: str, dest: Path, flags: int, propagation: int) -> None:
     linux.mount(source, dest, None, flags & (MS_BIND | MS_REC))
     extra = flags & ~(MS_BIND | MS_REC)

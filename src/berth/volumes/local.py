@@ -21,7 +21,7 @@ from typing import Any
 
 from berth.errors import InvalidParameter, SystemError_
 from berth.runtime import linux
-from berth.runtime.mounts import parse_options
+from berth.runtime.mounts import mount_with_options, parse_options
 from berth.snapshots.fsutil import fsync_dir, tree_size, unmount
 
 DRIVER = "local"
@@ -252,13 +252,7 @@ class LocalDriver:
         device, fstype = volume.option("device"), volume.option("type")
         flags, propagation, data = parse_options([o for o in volume.option("o").split(",") if o])
         try:
-            linux.mount(device, path, fstype or None, flags & ~linux.MS_REMOUNT, data or None)
-            extra = flags & ~(linux.MS_BIND | linux.MS_REC)
-            if flags & linux.MS_BIND and extra:
-                # A bind ignores other flags on the first call: they need a remount (mount(2)).
-                linux.mount(None, path, None, extra | linux.MS_BIND | linux.MS_REMOUNT)
-            if propagation:
-                linux.mount(None, path, None, propagation)
+            mount_with_options(device, path, fstype or None, flags & ~linux.MS_REMOUNT, propagation, data)
         except OSError as exc:
             text = f"mount {device}:{path}"
             if flags:
