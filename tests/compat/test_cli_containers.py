@@ -10,20 +10,17 @@ closed port on localhost.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
 import re
-import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 import uuid
 
 import pytest
+
+from tests.ptyproc import PtyProcess
 
 BERTH = [sys.executable, "-m", "berth.cli.main"]
 RUN = uuid.uuid4().hex[:8]
@@ -373,52 +370,6 @@ def test_ps_json_matches_docker_20(dockerd, listed):
 # ----- terminals -----------------------------------------------------------------------------------------------
 
 
-class PtyProcess:
-    """``argv`` on a new pseudo-terminal of ``rows`` x ``cols``: read its output, type into it."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], rows: int = 30, cols: int = 100) -> None:
-        pid, fd = pty.fork()
-        if pid == 0:
-            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            os.execvpe(argv[0], argv, env)
-        self.pid, self.fd, self.output = pid, fd, b""
-
-    def read_until(self, needle: bytes, timeout: float = 20) -> bytes:
-        deadline = time.monotonic() + timeout
-        while needle not in self.output and time.monotonic() < deadline:
-            if select.select([self.fd], [], [], 0.2)[0]:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                self.output += chunk
-        assert needle in self.output, self.output
-        return self.output
-
-    def wait(self, timeout: float = 30) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if select.select([self.fd], [], [], 0.2)[0]:
-                try:
-                    self.output += os.read(self.fd, 4096)
-                except OSError:
-                    pass
-            done, status = os.waitpid(self.pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status)
-        raise AssertionError(f"still running; output: {self.output!r}")
-
-    def close(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(self.fd)
-
-
 def pty_env(dockerd) -> dict[str, str]:
     return {**os.environ, "BERTH_HOST": dockerd.host, "TERM": "dumb"}
 
@@ -427,9 +378,9 @@ def test_run_it_types_a_command_then_detaches(dockerd, name):
     cname = name()
     session = PtyProcess([*BERTH, "run", "-it", "-l", LABEL, "--network", NET, "--name", cname, "busybox", "sh"], pty_env(dockerd))
     try:
-        session.read_until(b"# ")
+        session.expect(b"# ")
         os.write(session.fd, b"echo $((6*7)); stty size\r")
-        session.read_until(b"42\r\n30 100\r\n")
+        session.expect(b"42\r\n30 100\r\n")
         os.write(session.fd, b"\x10\x11")  # ctrl-p ctrl-q
         assert session.wait() == 0
     finally:
@@ -442,9 +393,9 @@ def test_run_it_with_custom_detach_keys(dockerd, name):
     session = PtyProcess([*BERTH, "run", "-it", "-l", LABEL, "--network", NET, "--name", cname, "--detach-keys", "z,z",
                           "busybox", "sh"], pty_env(dockerd))
     try:
-        session.read_until(b"# ")
+        session.expect(b"# ")
         os.write(session.fd, b"echo zaz\r")  # a partial sequence is passed on
-        session.read_until(b"zaz\r\n")
+        session.expect(b"zaz\r\n")
         os.write(session.fd, b"zz")
         assert session.wait() == 0
     finally:
@@ -455,7 +406,7 @@ def test_run_it_with_custom_detach_keys(dockerd, name):
 def test_run_it_exit_status(dockerd, name):
     session = PtyProcess([*BERTH, "run", "-it", "--rm", "-l", LABEL, "--network", NET, "busybox", "sh"], pty_env(dockerd))
     try:
-        session.read_until(b"# ")
+        session.expect(b"# ")
         os.write(session.fd, b"exit 9\r")
         assert session.wait() == 9
     finally:
@@ -468,9 +419,9 @@ def test_start_ai_on_a_tty_container(dockerd, name):
     assert created.returncode == 0, created.stderr
     session = PtyProcess([*BERTH, "start", "-ai", cname], pty_env(dockerd))
     try:
-        session.read_until(b"# ")
+        session.expect(b"# ")
         os.write(session.fd, b"echo $((5*5))\r")
-        session.read_until(b"25\r\n")
+        session.expect(b"25\r\n")
         os.write(session.fd, b"exit 4\r")
         assert session.wait() == 4
     finally:

@@ -5,22 +5,18 @@ removed afterwards; TTY sessions run under real pseudo-terminals.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import re
-import select
-import signal
-import struct
 import subprocess
 import sys
 import tarfile
-import termios
 import time
 import uuid
 
 import pytest
+
+from tests.ptyproc import PtyProcess
 
 BERTH = [sys.executable, "-m", "berth.cli.main"]
 
@@ -37,49 +33,6 @@ def assert_same(dockerd, *args: str, input: str | None = None) -> subprocess.Com
     assert (ours.returncode, ours.stdout, ours.stderr) == (
         theirs.returncode, theirs.stdout, theirs.stderr.replace("docker", "berth")), args
     return ours
-
-
-class PtySession:
-    """A command on a new pseudo-terminal of ``rows`` x ``cols``; read its output, type into it."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], rows: int = 24, cols: int = 80) -> None:
-        pid, fd = pty.fork()
-        if pid == 0:  # child: the pty's slave is its controlling terminal and stdio
-            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            os.execvpe(argv[0], argv, env)
-        self.pid, self.fd, self.output = pid, fd, b""
-
-    def read_until(self, needle: bytes, timeout: float = 20) -> bytes:
-        deadline = time.monotonic() + timeout
-        while needle not in self.output and time.monotonic() < deadline:
-            ready, _, _ = select.select([self.fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                self.output += chunk
-        return self.output
-
-    def type(self, data: bytes) -> None:
-        os.write(self.fd, data)
-
-    def finish(self, timeout: float = 30) -> tuple[int, bytes]:
-        """Read to the end and return (exit status, output); kills the command after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.read_until(b"\0never\0", timeout=0.5)
-            done, status = os.waitpid(self.pid, os.WNOHANG)
-            if done:
-                self.read_until(b"\0never\0", timeout=0.3)
-                os.close(self.fd)
-                return os.waitstatus_to_exitcode(status), self.output
-        os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
-        os.close(self.fd)
-        raise AssertionError(f"timed out; output so far: {self.output!r}")
 
 
 @pytest.fixture
@@ -153,7 +106,7 @@ def test_exec_tty_through_a_pty(dockerd, box):
     outputs = []
     for argv in ([*BERTH, "exec", "-it", box, "sh", "-c", script],
                  ["docker", "exec", "-it", box, "sh", "-c", script]):
-        session = PtySession(argv, {**os.environ, "BERTH_HOST": dockerd.host, "DOCKER_HOST": dockerd.host},
+        session = PtyProcess(argv, {**os.environ, "BERTH_HOST": dockerd.host, "DOCKER_HOST": dockerd.host},
                              rows=33, cols=101)
         outputs.append(session.finish())
     ours, theirs = outputs
@@ -164,7 +117,7 @@ def test_exec_tty_through_a_pty(dockerd, box):
 
 def test_exec_interactive_tty_detach(dockerd, box):
     env = {**os.environ, "BERTH_HOST": dockerd.host}
-    session = PtySession([*BERTH, "exec", "-it", box, "sh"], env)
+    session = PtyProcess([*BERTH, "exec", "-it", box, "sh"], env, rows=24, cols=80)
     session.read_until(b"# ")
     session.type(b"echo typed-$((6*7))\r")
     assert b"typed-42" in session.read_until(b"typed-42")
@@ -184,7 +137,7 @@ def test_attach_output_and_exit_code(dockerd, made, uid):
 def test_attach_tty_and_detach_keys(dockerd, made, uid):
     name = start(dockerd, made, f"{uid}-tty", "-it", "busybox", "sh")
     env = {**os.environ, "BERTH_HOST": dockerd.host}
-    session = PtySession([*BERTH, "attach", name], env)
+    session = PtyProcess([*BERTH, "attach", name], env, rows=24, cols=80)
     time.sleep(1.5)  # attach prints nothing once it is attached
     session.type(b"echo attached-$((2+3))\r")
     assert b"attached-5" in session.read_until(b"attached-5")

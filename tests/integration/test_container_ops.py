@@ -5,19 +5,16 @@ the test run and removed at the end; the daemon fixture removes everything else.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import re
-import select
-import struct
 import subprocess
-import termios
 import time
 import uuid
 
 import pytest
+
+from tests.ptyproc import PtyProcess
 
 docker = pytest.importorskip("docker")
 
@@ -98,53 +95,17 @@ def test_exec_with_the_docker_cli(client, bdaemon):
     assert result.stderr == "Error response from daemon: No such container: ops-no-such-container\n"
 
 
-class PtySession:
-    """A command with a new pseudo-terminal of ``rows`` x ``cols`` as its controlling terminal."""
-
-    def __init__(self, argv: list[str], rows: int, cols: int) -> None:
-        pid, fd = pty.fork()
-        if pid == 0:
-            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
-            os.execve(argv[0], argv, env)
-        self.pid, self.fd, self.output = pid, fd, b""
-
-    def read_until(self, needle: bytes, timeout: float = 20) -> bytes:
-        deadline = time.monotonic() + timeout
-        while needle not in self.output and time.monotonic() < deadline:
-            if select.select([self.fd], [], [], 0.2)[0]:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                self.output += chunk
-        return self.output
-
-    def finish(self, timeout: float = 30) -> tuple[int, bytes]:
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                self.read_until(b"\0never\0", timeout=0.3)
-                done, status = os.waitpid(self.pid, os.WNOHANG)
-                if done:
-                    return os.waitstatus_to_exitcode(status), self.output
-            os.kill(self.pid, 9)
-            os.waitpid(self.pid, 0)
-            raise AssertionError(f"timed out; output so far: {self.output!r}")
-        finally:
-            os.close(self.fd)
+NO_DOCKER_HOST = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
 
 
 def test_exec_tty_through_a_pty(client, bdaemon):
     c = box(client)
     script = "tty; sleep 1; stty size; echo out; exit 5"   # the CLI resizes right after the start
-    session = PtySession([DOCKER, "-H", bdaemon.host, "exec", "-it", c.name, "sh", "-c", script], 33, 101)
+    session = PtyProcess([DOCKER, "-H", bdaemon.host, "exec", "-it", c.name, "sh", "-c", script], NO_DOCKER_HOST, 33, 101)
     status, output = session.finish()
     assert status == 5
     assert output.replace(b"\r\n", b"\n").splitlines() == [b"/dev/pts/0", b"33 101", b"out"]
-    shell = PtySession([DOCKER, "-H", bdaemon.host, "exec", "-it", c.name, "sh"], 24, 80)
+    shell = PtyProcess([DOCKER, "-H", bdaemon.host, "exec", "-it", c.name, "sh"], NO_DOCKER_HOST, 24, 80)
     shell.read_until(b"# ")
     os.write(shell.fd, b"echo typed-$((6*7))\r")
     assert b"typed-42" in shell.read_until(b"typed-42")

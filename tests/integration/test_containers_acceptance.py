@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_fixture import BERTH
-from tests.integration.containers_support import RUN, PtyProcess, named, popen, state, wait_for
+from tests.integration.containers_support import RUN, named, popen, state, wait_for
+from tests.ptyproc import PtyProcess
 
 # ----- 1. the seed's interactive flow --------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_fixture import VENV_BIN
-from tests.integration.containers_support import RUN, PtyProcess, exists, named, state, wait_for
+from tests.integration.containers_support import RUN, exists, named, state, wait_for
+from tests.ptyproc import PtyProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = shutil.which("docker")
