@@ -9,8 +9,6 @@ commits a layer-less image whose history reads as docker 20.10 writes it, e.g.
 
 from __future__ import annotations
 
-import re
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,11 +26,10 @@ from berth.build.instructions import (
 from berth.build.job import Step
 from berth.errors import InvalidParameter
 from berth.goquote import quote_list
+from berth.signals import parse_signal
 
 Handler = Callable[[Step, Any, Instruction], Awaitable[None]]
 _PROTOCOLS = ("tcp", "udp", "sctp")
-_SIGNAL_NAMES = {s.name.removeprefix("SIG") for s in signal.Signals}
-_REALTIME = re.compile(r"RTM(IN|AX)([+-]\d+)?")
 
 
 async def env(step: Step, command: KeyValueCommand, instr: Instruction) -> None:
@@ -130,20 +127,9 @@ async def user(step: Step, command: ValueCommand, instr: Instruction) -> None:
     await step.commit_comment(f"USER {command.value}")
 
 
-def check_signal(value: str) -> None:
-    """docker's ``signal.ParseSignal``: a non-zero number or a signal name. Raises InvalidParameter."""
-    if value.isdigit():
-        if int(value) == 0:
-            raise InvalidParameter(f"Invalid signal: {value}")
-        return
-    name = value.upper().removeprefix("SIG")
-    if name not in _SIGNAL_NAMES and not _REALTIME.fullmatch(name):
-        raise InvalidParameter(f"Invalid signal: {value}")
-
-
 async def stopsignal(step: Step, command: ValueCommand, instr: Instruction) -> None:
     """STOPSIGNAL: ``STOPSIGNAL SIGTERM`` (kept as written)."""
-    check_signal(command.value)
+    parse_signal(command.value)  # refused as docker refuses it; kept as written
     step.state.config["StopSignal"] = command.value
     await step.commit_comment(f"STOPSIGNAL {command.value}")
 

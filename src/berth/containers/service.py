@@ -31,32 +31,12 @@ from berth.runtime import cgroups
 from berth.runtime.process import RuntimeFailure
 from berth.runtime.shimclient import ShimClient
 from berth.runtime.shimproto import start_error_exit_code
+from berth.signals import parse_signal
 from berth.timeutil import rfc3339_nano
 
 log = logging.getLogger("berth.containers")
 
 DEFAULT_STOP_TIMEOUT = 10
-
-
-def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
-    """A signal given as ``9``, ``KILL`` or ``SIGKILL``. Raises InvalidParameter (docker's text)."""
-    if value is None or value == "":
-        return default
-    text = str(value).strip()
-    if text.isdigit():
-        number = int(text)
-        if number < 1 or number > 64:
-            raise InvalidParameter(f"Invalid signal: {text}")
-        return number
-    name = text.upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    try:
-        return int(getattr(signals, name))
-    except AttributeError:
-        if name.startswith("SIGRTMIN") or name.startswith("SIGRTMAX"):
-            raise InvalidParameter(f"Invalid signal: {text}") from None
-        raise InvalidParameter(f"Invalid signal: {text}") from None
 
 
 class ContainerService:
@@ -265,7 +245,8 @@ class ContainerService:
         if timeout is None:
             timeout = c.config.get("StopTimeout")
             timeout = DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
-        sig = parse_signal(c.config.get("StopSignal"), signals.SIGTERM)
+        stop_signal = str(c.config.get("StopSignal") or "").strip()
+        sig = parse_signal(stop_signal) if stop_signal else signals.SIGTERM
         shim = self.shim(c)
         exits_before = self._exits.get(c.id, 0)
         if c.state.status == "paused":
@@ -305,7 +286,8 @@ class ContainerService:
     async def kill(self, ref: str, sig: str | None = None) -> None:
         """``POST /containers/{id}/kill``. Raises Conflict when the container is not running."""
         c = self.get(ref)
-        number = parse_signal(sig)
+        text = str(sig or "").strip()
+        number = parse_signal(text) if text else signals.SIGKILL
         if not c.state.running or c.state.status == "restarting":
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         if number == signals.SIGKILL:
@@ -470,4 +452,4 @@ class ContainerService:
         monitor.stop_watching(self)
 
 
-__all__ = ["ContainerService", "parse_signal"]
+__all__ = ["ContainerService"]
