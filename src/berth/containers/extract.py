@@ -22,7 +22,7 @@ from pathlib import Path
 
 from berth.containers.fsops import ContainerFS
 from berth.errors import BerthError, NotFound, SystemError_
-from berth.snapshots.tarutil import ENCODING, ERRORS, clean_name, mtime_ns, xattrs_from_pax
+from berth.snapshots.tarutil import ENCODING, ERRORS, clean_name, make_node, mtime_ns, xattrs_from_pax
 
 
 @dataclass(frozen=True)
@@ -179,12 +179,7 @@ def _write_entry(fs: ContainerFS, dest: str, tar: tarfile.TarFile, member: tarfi
         target = fs.resolve(posixpath.join(dest, clean_name(member.linkname)), follow_last=False)
         os.link(fs.host(target), path, follow_symlinks=False)
         return False
-    elif member.ischr() or member.isblk():
-        kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-        os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
-    elif member.isfifo():
-        os.mkfifo(path, 0o600)
-    else:
+    elif not make_node(member, path):
         return False
     uid, gid = options.chown or (member.uid, member.gid)
     os.chown(path, uid, gid, follow_symlinks=False)

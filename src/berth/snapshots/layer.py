@@ -28,6 +28,7 @@ from berth.snapshots.tarutil import (
     add_file,
     clean_name,
     escapes,
+    make_node,
     marker,
     mtime_ns,
     open_writer,
@@ -217,12 +218,7 @@ class _Unpacker:
         elif member.isreg():
             _write_file(tar, member, path)
             self.size += member.size
-        elif member.ischr() or member.isblk():
-            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-            os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
-        elif member.isfifo():
-            os.mkfifo(path, 0o600)
-        else:
+        elif not make_node(member, path):
             log.warning("unpacking layer: skipping %s of unknown type %r", member.name, member.type)
 
     def _hardlink(self, member: tarfile.TarInfo, path: Path) -> None:

@@ -155,6 +155,19 @@ def add_file(tar: tarfile.TarFile, name: str, path: Path, st: os.stat_result,
         tar.addfile(info, f)
 
 
+def make_node(member: tarfile.TarInfo, path: str | os.PathLike[str]) -> bool:
+    """Create the device node or FIFO ``member`` describes at ``path`` (mode 0600 until the
+    caller applies the member's); False, with nothing made, for any other member type."""
+    if member.ischr() or member.isblk():
+        kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+        os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+    elif member.isfifo():
+        os.mkfifo(path, 0o600)
+    else:
+        return False
+    return True
+
+
 def marker(name: str) -> tarfile.TarInfo:
     """An empty regular member used as a whiteout or opaque marker (fixed metadata: reproducible)."""
     info = tarfile.TarInfo(name)
