@@ -53,7 +53,7 @@ def test_2_readme_test_command_is_what_ci_runs():
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.startswith("#")]
     assert ci[-1] == "make test"
-    assert make_target("test") == ["setup", ".venv/bin/python -m pytest -q"]
+    assert make_target("test") == ["setup", ".venv/bin/python -m pytest -q -n 3 --dist loadfile"]
 
 
 def test_4_bench_fits_ten_minutes_and_benchmarks_md_holds_its_table():
