@@ -10,7 +10,6 @@ everything after the image is the container's command). Errors print docker's te
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 
@@ -18,18 +17,17 @@ class FlagError(Exception):
     """A flag could not be parsed (exit status 125, like docker's flag errors)."""
 
 
-@dataclass
 class Flag:
     """One flag: ``long`` name without dashes, optional one-letter ``short``, a ``kind``
-    (bool, string, int, list, float) and its ``default``."""
+    (bool, string, int, list, float) and its ``default``. (Plain classes here, not dataclasses:
+    this module is on every command's start-up path.)"""
 
-    long: str
-    short: str | None
-    kind: str
-    default: Any
-    help: str = ""
-    metavar: str = ""
-    hidden: bool = False
+    __slots__ = ("long", "short", "kind", "default", "help", "metavar", "hidden")
+
+    def __init__(self, long: str, short: str | None, kind: str, default: Any, help: str = "",
+                 metavar: str = "", hidden: bool = False) -> None:
+        self.long, self.short, self.kind, self.default = long, short, kind, default
+        self.help, self.metavar, self.hidden = help, metavar, hidden
 
     @property
     def dest(self) -> str:
@@ -52,17 +50,14 @@ class Namespace:
         return f"Namespace({vars(self)})"
 
 
-@dataclass
 class FlagSet:
     """The flags and argument rules of one command (``prog`` such as ``berth image ls``)."""
 
-    prog: str
-    usage: str
-    short: str = ""
-    min_args: int = 0
-    max_args: int | None = None
-    interspersed: bool = True
-    flags: list[Flag] = field(default_factory=list)
+    def __init__(self, prog: str, usage: str, short: str = "", min_args: int = 0, max_args: int | None = None,
+                 interspersed: bool = True, flags: list[Flag] | None = None) -> None:
+        self.prog, self.usage, self.short = prog, usage, short
+        self.min_args, self.max_args, self.interspersed = min_args, max_args, interspersed
+        self.flags: list[Flag] = flags if flags is not None else []
 
     def add(self, names: str, kind: str = "bool", default: Any = None, help: str = "", metavar: str = "",
             hidden: bool = False) -> FlagSet:

@@ -8,13 +8,14 @@ stream used by attach and exec start (Engine API "Hijacking": ``Connection: Upgr
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from berth.client import wire
 
 API_PREFIX = "/v1.41"
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
@@ -40,27 +41,13 @@ def resolve_host(flag: str | None, environ: dict[str, str] | None = None) -> str
     return flag or env.get("BERTH_HOST") or env.get("DOCKER_HOST") or DEFAULT_HOST
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if self.timeout is not None:
-            sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
-
-
 class Response:
     """A response whose body may be streamed: ``read()``, ``iter_chunks()``, ``iter_lines()``, ``json()``."""
 
-    def __init__(self, raw: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> None:
+    def __init__(self, raw: wire.Response) -> None:
         self.raw = raw
         self.status = raw.status
-        self.headers = {k.lower(): v for k, v in raw.getheaders()}
-        self._conn = conn
+        self.headers = dict(raw.headers)
         self._body: bytes | None = None
 
     def read(self) -> bytes:
@@ -80,7 +67,7 @@ class Response:
 
     def iter_chunks(self, size: int = 1 << 16) -> Iterator[bytes]:
         while True:
-            chunk = self.raw.read1(size) if hasattr(self.raw, "read1") else self.raw.read(size)
+            chunk = self.raw.read1(size)
             if not chunk:
                 return
             yield chunk
@@ -115,7 +102,6 @@ class Response:
 
     def close(self) -> None:
         self.raw.close()
-        self._conn.close()
 
 
 class APIClient:
@@ -125,13 +111,16 @@ class APIClient:
         self.host = host
         self.timeout = timeout
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self.host.startswith("unix://"):
-            return _UnixConnection(self.host[len("unix://"):], self.timeout)
-        if self.host.startswith(("tcp://", "http://")):
-            addr = self.host.split("://", 1)[1].rstrip("/")
-            return http.client.HTTPConnection(addr, timeout=self.timeout)
-        raise ConnectionFailed(f"unable to parse docker host `{self.host}`")
+    def _connect(self) -> Any:
+        """A socket to the daemon. Raises ConnectionFailed with docker's wording."""
+        if not self.host.startswith(("unix://", "tcp://", "http://")):
+            raise ConnectionFailed(f"unable to parse docker host `{self.host}`")
+        try:
+            return wire.connect(self.host, self.timeout)
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
+            raise ConnectionFailed(self._cannot_connect(exc)) from None
+        except OSError as exc:
+            raise ConnectionFailed(f"error during connect: {exc}") from None
 
     @staticmethod
     def url(path: str, params: dict[str, Any] | None = None) -> str:
@@ -160,20 +149,14 @@ class APIClient:
         if json_body is not None:
             payload = json.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
-        if payload is not None and not isinstance(payload, (bytes, bytearray)) and "Content-Length" not in hdrs:
-            hdrs["Transfer-Encoding"] = "chunked"
-        conn = self._connection()
+        sock = self._connect()
         try:
-            conn.request(method, self.url(path, params), body=payload, headers=hdrs,
-                         encode_chunked="Transfer-Encoding" in hdrs)
-            raw = conn.getresponse()
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
-            conn.close()
-            raise ConnectionFailed(self._cannot_connect(exc)) from None
+            wire.send_request(sock, method, self.url(path, params), hdrs, payload)
+            raw = wire.Response(sock, method)
         except OSError as exc:
-            conn.close()
+            sock.close()
             raise ConnectionFailed(f"error during connect: {exc}") from None
-        response = Response(raw, conn)
+        response = Response(raw)
         if response.status >= 400:
             data = response.read()
             response.close()
@@ -205,13 +188,7 @@ class APIClient:
         Raises APIError when the daemon answers with an error instead of upgrading.
         """
         body = json.dumps(json_body).encode() if json_body is not None else b""
-        conn = self._connection()
-        try:
-            conn.connect()
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
-            raise ConnectionFailed(self._cannot_connect(exc)) from None
-        sock = conn.sock
-        assert sock is not None
+        sock = self._connect()
         head = (f"POST {self.url(path, params)} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {USER_AGENT}\r\n"
                 f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
