@@ -123,6 +123,21 @@ class Runner:
         fsync_write(bundle / "hosts", hosts.encode())
         fsync_write(bundle / "resolv.conf", resolv.encode())
 
+    def rewrite_etc_files(self, container: Container, hosts: str, resolv: str) -> None:
+        """Update a running container's /etc/hosts and resolv.conf: in place, since they are
+        bind-mounted into it (a rename would leave the container on the old inode), as dockerd does
+        when a running container joins or leaves a network."""
+        bundle = self.bundle(container.id)
+        for name, text in (("hosts", hosts), ("resolv.conf", resolv)):
+            try:
+                with open(bundle / name, "r+b") as f:
+                    f.truncate(0)
+                    f.write(text.encode())
+                    f.flush()
+                    os.fsync(f.fileno())
+            except FileNotFoundError:
+                fsync_write(bundle / name, text.encode())
+
     def spec_options(self, container: Container, extra_mounts: list[oci.Mount], network_ns: str,
                      joined: dict[str, str] | None = None) -> oci.SpecOptions:
         """The runtime settings of ``container`` (rootfs must be mounted: users come from it).

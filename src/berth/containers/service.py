@@ -60,7 +60,8 @@ class ContainerService:
         self._exits: dict[str, int] = {}        # container id -> number of exits seen (for next-exit waits)
         self._removed: set[str] = set()
         if networks is not None and hasattr(networks, "bind_containers"):
-            networks.bind_containers(self.store.get, self.store.save, self.netns_path)
+            networks.bind_containers(self.store.get, self.store.save, self.netns_path,
+                                     refresh_files=self.refresh_etc_files)
         if volumes is not None and hasattr(volumes, "bind_containers"):
             volumes.bind_containers(self.store.all, self.store.get)
 
@@ -92,6 +93,12 @@ class ContainerService:
         if c.state.running and c.state.pid:
             return f"/proc/{c.state.pid}/ns/net"
         return None
+
+    def refresh_etc_files(self, c: Container) -> None:
+        """A running container's networks changed: rewrite its /etc/hosts and resolv.conf (so a
+        container connected to a user network resolves names there, as with dockerd)."""
+        if c.state.running and self.starter.uses_network_service(c):
+            self.runner.rewrite_etc_files(c, self.networks.hosts_file(c), self.networks.resolv_conf(c))
 
     def exec_ids(self, c: Container) -> list[str] | None:
         """Inspect's ``ExecIDs``: exec instances of ``c`` not yet ended (``self.execs`` is the

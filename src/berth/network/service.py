@@ -18,6 +18,7 @@ import asyncio
 import builtins
 import logging
 import secrets
+from collections.abc import Callable
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
@@ -95,17 +96,21 @@ class NetworkService:
         self.pools = tuple(parse_address_pool(p) for p in config.default_address_pools) or DEFAULT_ADDRESS_POOLS
         self.firewall = Firewall(prefix=firewall_prefix(config.bridge_name))
         self.publisher = PortPublisher()
+        self._refresh_files: Callable[[Container], None] | None = None
         upstreams = [(server, 53) for server in read_host_resolv_conf().nameservers if ":" not in server] \
             if config.dns_forward else []
         self.datapath = Datapath(self.firewall, upstreams, lambda network_id: self.registry.get(network_id),
                                  self.registry.holding)
         self.endpoints = ContainerNetworking(self.registry, self.publisher, events.publish, self.lock)
 
-    def bind_containers(self, resolve: Resolve, save: Save, netns_path: NetnsPath) -> None:
+    def bind_containers(self, resolve: Resolve, save: Save, netns_path: NetnsPath,
+                        refresh_files: Callable[[Container], None] | None = None) -> None:
         """Wiring from the container service: ``resolve(name_or_id)`` -> Container (raises NotFound
         ``No such container: x``), ``save(container)`` persists it, ``netns_path(container)`` is
-        ``/proc/<pid>/ns/net`` of a running container or None."""
+        ``/proc/<pid>/ns/net`` of a running container or None, ``refresh_files(container)`` rewrites
+        a running container's /etc/hosts and resolv.conf after a live connect or disconnect."""
         self.endpoints.resolve, self.endpoints.save, self.endpoints.netns_path = resolve, save, netns_path
+        self._refresh_files = refresh_files
 
     # ---- daemon start and stop
 
@@ -285,7 +290,16 @@ class NetworkService:
             self.endpoints.refresh_settings(container)
             save(container)
             if ns is not None:
+                self._files_changed(container)
                 self.endpoints.event("connect", net, container.id)
+
+    def _files_changed(self, container: Container) -> None:
+        refresh = self._refresh_files
+        if refresh is not None:
+            try:
+                refresh(container)
+            except OSError as exc:
+                log.warning("updating /etc files of %s failed: %s", container.id, exc)
 
     async def _connect_live(self, net: NetworkRecord, container: Container, config: dict[str, Any], ns: str) -> None:
         holding = [other.endpoints[container.id] for other in self.registry.holding(container.id)]
@@ -328,6 +342,8 @@ class NetworkService:
                 self.endpoints.event("disconnect", net, container.id)
             del configs[net.name]
             self.endpoints.refresh_settings(container)
+            if ep is not None:
+                self._files_changed(container)
             save(container)
 
     async def _drop_stale_endpoint(self, net: NetworkRecord, container_ref: str) -> None:
@@ -399,9 +415,12 @@ class NetworkService:
                               tuple(options) or host.options, host.other).render()
         holding = self.registry.holding(container.id)
         primary = holding[0] if holding else self.registry.get(network_mode(container))
-        if primary is not None and primary.user_defined and primary.ipam is not None:
-            return container_resolv_conf(host, str(primary.ipam.gateway), dns_search=search,
-                                         dns_options=options).render()
+        # Any user network gives the container berth's DNS (dockerd switches a default-bridge
+        # container to its embedded DNS when it joins one); the primary one's when it is one.
+        gateways = [str(net.ipam.gateway) for net in ([primary] if primary is not None else []) + holding
+                    if net.user_defined and net.ipam is not None]
+        if gateways:
+            return container_resolv_conf(host, gateways[0], dns_search=search, dns_options=options).render()
         return container_resolv_conf(host, None, dns, search, options).render()
 
 
