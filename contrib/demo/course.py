@@ -173,10 +173,9 @@ def web(act: Actions) -> Section:
         berth("run", "-d", "--name", "demo-cont1", ctx.SMALL, "sleep", "3600",
               seed="docker run -d --name cont1 nginx"),
         berth("network", "connect", NETWORK, "demo-cont1", seed="docker network connect my_bridge web"),
-        berth("inspect", "--format", '{{(index .NetworkSettings.Networks "' + NETWORK + '").IPAddress}}',
-              "demo-cont2", capture="cont2_ip"),
-        berth("exec", "demo-cont1", "wget", "-qO-", "http://@{cont2_ip}/",
-              note="Connected to the network, demo-cont1 reaches demo-cont2 across it.", expect="Bienvenue"),
+        berth("exec", "demo-cont1", "wget", "-qO-", "http://demo-cont2/",
+              note="Connected to the network, demo-cont1 reaches demo-cont2 by name across it.",
+              expect="Bienvenue"),
     ))
 
 
