@@ -276,9 +276,16 @@ class UpperUDP(asyncio.DatagramProtocol):
 
 
 async def udp_exchange(port: int, payload: bytes, sock: socket.socket) -> bytes:
+    """Send ``payload`` and return the answer; resent a few times, as any UDP client would: under
+    load the first datagram of a new flow can be dropped while the veth's neighbour resolves."""
     loop = asyncio.get_running_loop()
-    await loop.sock_sendto(sock, payload, ("127.0.0.1", port))
-    return await asyncio.wait_for(loop.sock_recv(sock, 2048), 5)
+    for _ in range(5):
+        await loop.sock_sendto(sock, payload, ("127.0.0.1", port))
+        try:
+            return await asyncio.wait_for(loop.sock_recv(sock, 2048), 2)
+        except TimeoutError:
+            continue
+    raise TimeoutError(f"no UDP answer to {payload!r} through port {port}")
 
 
 def test_udp_proxy_keeps_one_flow_per_client_and_expires_idle_ones(sandbox):
