@@ -2,9 +2,10 @@
 
 Without a terminal, output uses docker's 8-byte multiplexing header (``[stream, 0, 0, 0,
 size (4 bytes big-endian)]``, Engine API "Attach to a container"); with a terminal it is raw.
-The detach key sequence (default ctrl-p ctrl-q) is recognised in the client's stdin by the daemon,
-as dockerd does; the client's half-close ends stdin (and closes the container's stdin when the
-container was created with ``StdinOnce``).
+The detach key sequence (default ctrl-p ctrl-q) is recognised in the client's stdin by the daemon
+when the session has a terminal, as dockerd does (its escape proxy wraps stdin only with a TTY:
+piped stdin is binary data and passes untouched); the client's half-close ends stdin (and closes
+the container's stdin when the container was created with ``StdinOnce``).
 """
 
 from __future__ import annotations
@@ -56,14 +57,22 @@ def parse_detach_keys(spec: str) -> bytes:
 
 
 class DetachScanner:
-    """Finds the detach sequence in a byte stream split into arbitrary chunks."""
+    """Finds the detach sequence in a byte stream split into arbitrary chunks; empty ``keys``
+    (a session without a terminal) pass every byte through."""
 
     def __init__(self, keys: bytes) -> None:
         self.keys = keys
         self._held = b""
 
+    def flush(self) -> bytes:
+        """The bytes held as a possible start of the sequence, released (the input ended)."""
+        held, self._held = self._held, b""
+        return held
+
     def feed(self, data: bytes) -> tuple[bytes, bool]:
         """Returns ``(bytes to forward, detached)``; bytes that may start the sequence are held."""
+        if not self.keys or (not self._held and self.keys[0] not in data):
+            return data, False
         out = bytearray()
         for byte in data:
             candidate = self._held + bytes([byte])
@@ -125,13 +134,18 @@ async def relay(session: AttachSession, stream: Any) -> str:
                 return "closed"
 
     async def pump_in() -> str:
-        scanner = DetachScanner(session.detach_keys)
+        scanner = DetachScanner(session.detach_keys if session.tty else b"")
         while True:
             try:
                 data = await session.reader.read(65536)
             except (ConnectionError, asyncio.IncompleteReadError):
                 data = b""
             if not data:
+                held = scanner.flush()
+                if held:
+                    stream.write(held)
+                    with contextlib.suppress(ConnectionError):
+                        await stream.drain()
                 if session.stdin_once:
                     stream.close_stdin()
                 return "eof"
