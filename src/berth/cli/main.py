@@ -207,8 +207,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(func: Any, ctx: Context, argv: list[str], prog: str) -> int:
-    """Call a command, turning daemon errors into docker's messages and exit statuses."""
+    """Call a command, turning daemon errors into docker's messages and exit statuses.
+
+    A daemon that goes away in the middle of a streamed answer (``logs -f``, ``events``, ``build``,
+    the ``wait`` of ``run``) ends the command with docker's ``unexpected EOF`` (Go's chunked reader
+    error) and status 1, not a traceback."""
     from berth.client.api import APIError, ConnectionFailed
+    from berth.client.wire import ProtocolError
 
     try:
         return int(func(ctx, argv, prog) or 0)
@@ -226,6 +231,12 @@ def run_command(func: Any, ctx: Context, argv: list[str], prog: str) -> int:
         except OSError:
             pass
         return 141
+    except ProtocolError:
+        sys.stderr.write("unexpected EOF\n")
+        return 1
+    except ConnectionError as exc:
+        sys.stderr.write(f"error during connect: {exc}\n")
+        return 1
 
 
 if __name__ == "__main__":
