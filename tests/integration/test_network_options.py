@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.integration.netlab import Lab, build_web_image, default_gateway, uniq
+from tests.integration.netlab import SERVE_HOSTNAME, Lab, build_web_image, default_gateway, fetch, uniq
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +131,17 @@ def test_mac_address_and_hostname(lab, web):
     assert f"Address: {lab.ip(name, net)}" in lab.sh(site, "nslookup myhost").stdout  # the hostname resolves
     bad = lab.d.cli("create", "--mac-address", "zz", "busybox")
     assert (bad.returncode, bad.stderr.splitlines()[0]) == (125, "berth: zz is not a valid mac address.")
+
+
+def test_host_port_zero_is_any_free_port(lab, web):
+    """``-p 127.0.0.1:0:80``: dockerd keeps ``"0"`` in the bindings and publishes a free port."""
+    site = lab.run("-p", "127.0.0.1:0:80", web, *SERVE_HOSTNAME)
+    info = lab.inspect(site)
+    assert info["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "0"}]}
+    [published] = info["NetworkSettings"]["Ports"]["80/tcp"]
+    assert published["HostIp"] == "127.0.0.1" and int(published["HostPort"]) > 0
+    assert lab.d.ok("port", site, "80") == f"127.0.0.1:{published['HostPort']}\n"
+    assert fetch(int(published["HostPort"]), "/hostname").strip() == info["Config"]["Hostname"]
 
 
 def test_ip_on_user_networks(lab):

@@ -65,7 +65,8 @@ def test_parse_port_key_errors(key, message):
     assert err.value.message == message
 
 
-@pytest.mark.parametrize(("text", "ports"), [("", (0, 0)), ("8080", (8080, 8080)), ("9000-9010", (9000, 9010))])
+@pytest.mark.parametrize(("text", "ports"), [("", (0, 0)), ("8080", (8080, 8080)), ("9000-9010", (9000, 9010)),
+                                             ("0", (0, 0))])
 def test_parse_host_ports(text, ports):
     assert parse_host_ports(text) == ports
 

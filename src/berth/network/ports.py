@@ -60,7 +60,9 @@ def parse_port_key(key: str) -> tuple[int, str]:
 
 
 def parse_host_ports(text: str) -> tuple[int, int]:
-    """``""`` -> ``(0, 0)``; ``"8080"`` -> ``(8080, 8080)``; ``"8000-8010"`` -> ``(8000, 8010)``.
+    """``""`` -> ``(0, 0)``; ``"8080"`` -> ``(8080, 8080)``; ``"8000-8010"`` -> ``(8000, 8010)``;
+    ``"0"`` -> ``(0, 0)``: dockerd takes host port 0 (``-p 0:80``) as "any free port", like an
+    empty one, and keeps ``"0"`` in ``HostConfig.PortBindings``.
 
     Raises InvalidParameter ``invalid port specification: "X"``.
     """
@@ -68,6 +70,8 @@ def parse_host_ports(text: str) -> tuple[int, int]:
     if not text:
         return 0, 0
     first, sep, last = text.partition("-")
+    if not sep and first.isdigit() and int(first) == 0:
+        return 0, 0
     start = _port_number(first, text)
     end = _port_number(last, text) if sep else start
     if end < start:
