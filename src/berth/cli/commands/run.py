@@ -86,7 +86,10 @@ def _create_container(ctx: Any, request: Any, quiet: bool) -> str:
     try:
         created = ctx.client.post("/containers/create", request.params, request.body)
     except APIError as exc:
-        if exc.status != 404 or request.pull != "missing" or ref is None:
+        # docker's CLI pulls on any 404 because dockerd's create only 404s for the image; berthd
+        # also checks the networks at create, and a missing network is no reason to pull.
+        if exc.status != 404 or not exc.message.startswith("No such image") or request.pull != "missing" \
+                or ref is None:
             raise
         print_error(f"Unable to find image '{ref.familiar()}' locally")
         _pull(ctx, ref, request.platform, quiet)
