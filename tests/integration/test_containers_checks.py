@@ -255,9 +255,13 @@ def test_rename(shared_daemon):
         for args, message in (
                 ([new, new], "Error response from daemon: Renaming a container with the same name as its current "
                              f"name\nError: failed to rename container named {new}\n"),
-                ([new, taken], f'Error response from daemon: Conflict. The container name "/{taken}" is already in '
-                               f'use by container "{taken_id}". You have to remove (or rename) that container to be '
-                               f"able to reuse that name.\nError: failed to rename container named {new}\n"),
+                ([new, taken], f'Error response from daemon: Error when allocating new name: Conflict. The container '
+                               f'name "/{taken}" is already in use by container "{taken_id}". You have to remove (or '
+                               f"rename) that container to be able to reuse that name.\nError: failed to rename "
+                               f"container named {new}\n"),
+                ([new, "Bad Name"], "Error response from daemon: Error when allocating new name: Invalid container "
+                                    "name (/Bad Name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed\nError: failed to "
+                                    f"rename container named {new}\n"),
                 ([new, ""], "Error: Neither old nor new names may be empty\n")):
             result = d.cli("rename", *args)
             assert (result.returncode, result.stderr) == (1, message)

@@ -368,12 +368,19 @@ class ContainerService:
 
     # ----- rename / pause / update -------------------------------------------------------
     async def rename(self, ref: str, new_name: str) -> None:
-        c = self.get(ref)
-        if not new_name:
+        """``POST /containers/{id}/rename``. Raises NotFound, InvalidParameter (empty, same or bad
+        name) and Conflict (name in use), the last two prefixed ``Error when allocating new name:``
+        and naming the new name with its ``/``, as dockerd's daemon/rename.go does."""
+        if not ref or not new_name:
             raise InvalidParameter("Neither old nor new names may be empty")
-        name = self.store.check_name(new_name, c.id)
-        if name == c.name:
-            raise Conflict("Renaming a container with the same name as its current name")
+        c = self.get(ref)
+        wanted = new_name if new_name.startswith("/") else f"/{new_name}"
+        if wanted == f"/{c.name}":
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        try:
+            name = self.store.check_name(wanted, c.id)
+        except (InvalidParameter, Conflict) as exc:
+            raise type(exc)(f"Error when allocating new name: {exc.message}") from None
         old = c.name
         c.name = name
         self.store.save(c)
