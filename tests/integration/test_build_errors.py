@@ -15,6 +15,8 @@ from tests.integration.test_build_support import api_get, build, context_tar, po
     ({"Dockerfile": "RUN true\n"}, {}, "no build stage in current context"),
     ({"x": "y"}, {}, "Cannot locate specified Dockerfile: Dockerfile"),
     ({"Dockerfile": "FROM busybox AS a\n"}, {"target": "b"}, "failed to reach build target b in Dockerfile"),
+    # dockerd's classic builder says so in the stream when it reaches the second FROM; refused whole here
+    ({"Dockerfile": "FROM busybox AS a\nRUN true\nFROM busybox AS a\n"}, {}, "a stage name already used"),
     ({"Dockerfile": "FROM busybox\n"}, {"t": "Bad:Tag"}, "invalid reference format: repository name must be lowercase"),
     ({"Dockerfile": "FROM busybox\n"}, {"version": "2"}, "BuildKit is not supported by berth: build with DOCKER_BUILDKIT=0"),
 ])

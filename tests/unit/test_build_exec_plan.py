@@ -53,11 +53,18 @@ def test_target_cuts_the_dockerfile_and_counts_labels():
 @pytest.mark.parametrize("text, target, message", [
     (MULTI, "nosuch", "failed to reach build target nosuch in Dockerfile"),
     ("ARG X\n", "", "no build stage in current context"),
+    ("FROM busybox AS foo\nRUN true\nFROM busybox AS foo\n", "", "foo stage name already used"),
+    ("FROM busybox AS Foo\nFROM busybox AS bar\nFROM busybox AS FOO\n", "", "foo stage name already used"),
 ])
 def test_plan_errors(text, target, message):
     with pytest.raises(DockerfileError) as err:
         make_plan(parse(text), {}, target=target)
     assert err.value.reason == message
+
+
+def test_a_repeated_stage_name_after_the_target_is_not_seen():
+    plan = make_plan(parse("FROM busybox AS foo\nFROM busybox AS foo\n"), {}, target="foo")
+    assert [p.stage.index for p in plan.stages] == [0]
 
 
 def test_stage_references():

@@ -75,6 +75,17 @@ def _target_index(stages: list[Stage], target: str) -> int:
     raise DockerfileError(f"failed to reach build target {target} in Dockerfile")
 
 
+def _check_stage_names(stages: list[Stage]) -> None:
+    """dockerd refuses a stage named like an earlier one (names are lower-cased at parse time);
+    the classic builder finds it when it reaches that FROM, here the whole plan is refused first."""
+    seen: set[str] = set()
+    for stage in stages:
+        if stage.name is not None and stage.name in seen:
+            raise DockerfileError(f"{stage.name} stage name already used")
+        if stage.name is not None:
+            seen.add(stage.name)
+
+
 def _expand(word: str, values: Mapping[str, str], escape: str, line: int) -> str:
     try:
         return process_word(word, values, escape)
@@ -100,12 +111,14 @@ def make_plan(dockerfile: Dockerfile, build_args: Mapping[str, str | None], targ
     """Plan the build of ``dockerfile`` for ``--target`` (the last stage when empty).
 
     Raises DockerfileError (``no build stage in current context``, ``failed to reach build
-    target X in Dockerfile``) or ExpansionError for a FROM/--from value that cannot expand.
+    target X in Dockerfile``, ``X stage name already used``) or ExpansionError for a FROM/--from
+    value that cannot expand.
     """
     meta, stages = split_stages(dockerfile)
     if not stages:
         raise DockerfileError("no build stage in current context")
     stages = stages[: _target_index(stages, target) + 1]
+    _check_stage_names(stages)
     values = meta_arg_values(meta, build_args, dockerfile.escape)
     planned: list[StagePlan] = []
     step = len(meta) + 1
