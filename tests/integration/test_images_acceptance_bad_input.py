@@ -11,6 +11,7 @@ root must stay empty.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from pathlib import Path
 
@@ -185,3 +186,19 @@ def test_good_inputs_still_load(daemon):
     assert daemon.ok("inspect", "-f", "{{.Id}}", "loadgood:two").strip() == sha256(config)
     out = daemon.cli("load", input=oci_archive(image_config([GOOD]), [GOOD], "docker.io/library/loadgood:oci"))
     assert out.returncode == 0 and out.stdout == b"Loaded image: loadgood:oci\n"
+
+
+
+def test_startup_removes_what_a_crash_mid_unpack_leaves(bdaemon):
+    """berthd killed (SIGKILL) while ``load`` or ``import`` unpacks a layer leaves a half-filled
+    ``snapshots/.tmp-*`` directory; the restarted daemon removes it (DESIGN: a crash leaves a state
+    that startup can repair), and a dangling ``l/`` short link with it."""
+    before = store_state(bdaemon.root)
+    bdaemon.stop(signal.SIGKILL)
+    snapshots = bdaemon.root / "snapshots"
+    half = snapshots / f".tmp-crash{uuid.uuid4().hex[:6]}" / "fs" / "usr" / "lib"
+    half.mkdir(parents=True)
+    (half / "libpartial.so").write_bytes(b"\0" * 4096)
+    (snapshots / "l" / "DANGLING").symlink_to("../nowhere/fs")
+    bdaemon.start()
+    assert store_state(bdaemon.root) == before

@@ -50,6 +50,9 @@ def build_services(config: DaemonConfig, forkserver: Any = None) -> Services:
     content = ContentStore(config.data_root / "content")
     content.cleanup()
     snapshotter = Snapshotter(config.data_root / "snapshots")
+    # The data root is locked and nothing runs yet: temp dirs of an unpack the last berthd was
+    # killed in are garbage, as content.cleanup() treats temp blobs.
+    snapshotter.cleanup()
     events = EventBus()
     image_store = ImageStore(db, content, snapshotter)
     images = ImageService(image_store, events.publish)
