@@ -40,3 +40,22 @@ def test_system_df_counts_images_containers_and_volumes(bdaemon):
 def test_system_df_format(bdaemon):
     out = bdaemon.ok("system", "df", "--format", "{{.Type}}:{{.TotalCount}}:{{.Active}}").splitlines()
     assert out == ["Images:1:0", "Containers:0:0", "Local Volumes:0:0", "Build Cache:0:0"]
+
+
+def test_system_df_leaves_build_steps_out(bdaemon):
+    """Images as ``docker images`` lists them (dockerd's ``Images(all=false)``): the untagged step
+    images of a build are not counted, and ``SharedSize`` counts layers shared between listed
+    images (busybox's layer, by busybox and the built image)."""
+    tag = f"df-{uuid.uuid4().hex[:8]}"
+    bdaemon.ok("build", "-q", "-t", tag, "-", input="FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n")
+    try:
+        assert len(bdaemon.ok("images", "-a", "-q").split()) == 3  # busybox, the first RUN, the result
+        raw = json.loads(subprocess.run(
+            ["curl", "-s", "--unix-socket", bdaemon.sock, "http://x/v1.41/system/df"],
+            capture_output=True, text=True, check=True).stdout)
+        shared = {tuple(i["RepoTags"]): i["SharedSize"] for i in raw["Images"]}
+        busybox_size = next(i["Size"] for i in raw["Images"] if i["RepoTags"] == ["busybox:latest"])
+        assert shared == {("busybox:latest",): busybox_size, (f"{tag}:latest",): busybox_size}
+        assert bdaemon.ok("system", "df", "--format", "{{.TotalCount}}").splitlines()[0] == "2"
+    finally:
+        bdaemon.cli("rmi", tag)

@@ -146,21 +146,24 @@ def _open_fds() -> int:
 
 async def disk_usage(services: Services) -> dict[str, Any]:
     """``GET /system/df`` (Engine API "SystemDataUsage"): images with container counts, containers
-    with their sizes, volumes with ``UsageData``; ``LayersSize`` counts each layer once."""
+    with their sizes, volumes with ``UsageData``; ``LayersSize`` counts each layer once.
+
+    Images are those ``docker images`` lists (dockerd's ``Images(all=false)``): an untagged image
+    with children (a build step) is left out, and ``SharedSize`` counts the layers that more than
+    one listed image uses."""
     import asyncio
 
-    images = services.images.list_images(True, containers_count=True)
+    images = services.images.list_images(False, containers_count=True)
     store = services.images.store
     layer_sizes: dict[str, int] = {}
     users: dict[str, int] = {}
-    for image in store.images():
+    listed = [(summary, found) for summary in images if (found := store.by_id(summary["Id"])) is not None]
+    for _, image in listed:
         for layer in store.layers_of(image):
             layer_sizes[layer.chain_id] = layer.size
             users[layer.chain_id] = users.get(layer.chain_id, 0) + 1
-    for summary in images:
-        found = store.by_id(summary["Id"])
-        if found is not None:
-            summary["SharedSize"] = sum(layer_sizes[c] for c in found.chain_ids if users.get(c, 0) > 1)
+    for summary, image in listed:
+        summary["SharedSize"] = sum(layer_sizes[c] for c in image.chain_ids if users.get(c, 0) > 1)
     containers = []
     if services.containers is not None:
         containers = await asyncio.to_thread(services.containers.list, True, -1, True, {})
