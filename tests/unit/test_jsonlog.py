@@ -34,6 +34,8 @@ T0 = 1704164645_123456789  # 2024-01-02T03:04:05.123456789Z
     (b"\x08\x0c", '"\\u0008\\u000c"'),
     ("valid \ufffd".encode(), '"valid \ufffd"'),
     (b"surrogate \xed\xa0\x80", '"surrogate \\ufffd\\ufffd\\ufffd"'),
+    (b'\x00"\\\n\r<>&\x1f\xff ok', '"\\u0000\\"\\\\\\n\\r\\u003c\\u003e\\u0026\\u001f\\ufffd ok"'),
+    (bytes(range(0x20)), '"' + "".join({0x0A: "\\n", 0x0D: "\\r"}.get(c, f"\\u{c:04x}") for c in range(0x20)) + '"'),
 ])
 def test_json_string_escapes_like_docker(data: bytes, expected: str) -> None:
     assert json_string(data) == expected

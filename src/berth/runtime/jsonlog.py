@@ -34,29 +34,31 @@ PIECE_SIZE = 16 * 1024
 
 STREAMS = ("stdout", "stderr")
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"}
 # Invalid UTF-8 bytes arrive as lone surrogates U+DC80..U+DCFF (one per byte, as Go's
 # utf8.DecodeRune gives one RuneError per byte) and are written as the escape \ufffd.
 _NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\udc80-\udcff]')
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    char = match.group(0)
-    if "\udc80" <= char <= "\udcff":
-        return "\\ufffd"
-    return _ESCAPES.get(char) or f"\\u{ord(char):04x}"
+# One str.translate pass instead of a Python call per escaped character: output full of control
+# bytes (binary, NULs) is common and was the log writer's bottleneck.
+_ESCAPE_TABLE: dict[int, str] = {code: f"\\u{code:04x}" for code in range(0x20)}
+_ESCAPE_TABLE.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r",
+                      ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                      0x2028: "\\u2028", 0x2029: "\\u2029"})
+_ESCAPE_TABLE.update({code: "\\ufffd" for code in range(0xDC80, 0xDD00)})
 
 
 def json_string(data: bytes) -> str:
     """``data`` as a JSON string literal (with quotes), escaped exactly as docker's json-file does."""
-    text = data.decode("utf-8", errors="surrogateescape")
-    return '"' + _NEEDS_ESCAPE.sub(_escape_char, text) + '"'
+    # Most pieces are one line of plain text: its newline alone must not send it down the slow path.
+    newline = data.endswith(b"\n")
+    text = (data[:-1] if newline else data).decode("utf-8", errors="surrogateescape")
+    if _NEEDS_ESCAPE.search(text) is not None:
+        text = text.translate(_ESCAPE_TABLE)
+    return '"' + text + ('\\n"' if newline else '"')
 
 
 def encode_entry(data: bytes, stream: str, time_ns: int) -> bytes:
     """One log line (newline-terminated) for ``data`` read from ``stream`` at ``time_ns``."""
-    line = f'{{"log":{json_string(data)},"stream":"{stream}","time":"{rfc3339_nano(time_ns)}"}}\n'
-    return line.encode("utf-8")
+    return f'{{"log":{json_string(data)},"stream":"{stream}","time":"{rfc3339_nano(time_ns)}"}}\n'.encode()
 
 
 def split_output(buffer: bytearray) -> list[bytes]:
@@ -66,16 +68,18 @@ def split_output(buffer: bytearray) -> list[bytes]:
     the first :data:`PIECE_SIZE` bytes of a longer line. What remains is a line still being written.
     """
     pieces = []
-    while buffer:
-        newline = buffer.find(b"\n", 0, PIECE_SIZE)
+    start, size = 0, len(buffer)
+    while start < size:
+        newline = buffer.find(b"\n", start, start + PIECE_SIZE)
         if newline >= 0:
             end = newline + 1
-        elif len(buffer) >= PIECE_SIZE:
-            end = PIECE_SIZE
+        elif size - start >= PIECE_SIZE:
+            end = start + PIECE_SIZE
         else:
             break
-        pieces.append(bytes(buffer[:end]))
-        del buffer[:end]
+        pieces.append(bytes(buffer[start:end]))
+        start = end
+    del buffer[:start]
     return pieces
 
 
@@ -116,7 +120,8 @@ class JsonLogWriter:
             self._fd = -1
 
     def _append(self, stream: str, pieces: list[bytes], now: int) -> None:
-        block = b"".join(encode_entry(piece, stream, now) for piece in pieces)
+        tail = f',"stream":"{stream}","time":"{rfc3339_nano(now)}"}}\n'.encode()
+        block = b"".join([b'{"log":' + json_string(piece).encode() + tail for piece in pieces])
         view = memoryview(block)
         while view:
             view = view[os.write(self._fd, view):]
