@@ -23,11 +23,12 @@ class Dockerd:
     """A dockerd reachable at ``host``; ``docker(...)`` runs the docker CLI against it."""
 
     def __init__(self, host: str, proc: subprocess.Popen | None = None, root: Path | None = None,
-                 exec_root: Path | None = None) -> None:
+                 exec_root: Path | None = None, log: Path | None = None) -> None:
         self.host = host
         self.proc = proc
         self.root = root
         self.exec_root = exec_root
+        self.log = log
         self.env = {**os.environ, "DOCKER_HOST": host, "BERTH_HOST": host, "DOCKER_BUILDKIT": "0"}
 
     def docker(self, *args: str, input: str | bytes | None = None, timeout: float = 120,
@@ -55,6 +56,8 @@ class Dockerd:
             for point in sorted((p for p in out.split() if p.startswith(str(root))), key=len, reverse=True):
                 subprocess.run(["umount", "-l", point], capture_output=True)
             shutil.rmtree(root, ignore_errors=True)
+        if self.log is not None:
+            self.log.unlink(missing_ok=True)
 
 
 def start_dockerd(busybox_tar: Path) -> Dockerd | None:
@@ -71,12 +74,13 @@ def start_dockerd(busybox_tar: Path) -> Dockerd | None:
         sock = f"/run/dockerd-test-{tag}.sock"
         root.mkdir(parents=True)
         exec_root.mkdir(parents=True)
-        log = open(root.parent / f"dockerd-test-{tag}.log", "ab")  # noqa: SIM115
+        log_path = root.parent / f"dockerd-test-{tag}.log"
+        log = open(log_path, "ab")  # noqa: SIM115
         proc = subprocess.Popen(["dockerd", "--data-root", str(root), "--exec-root", str(exec_root),
                                  "-H", f"unix://{sock}", "--pidfile", str(exec_root / "dockerd.pid"),
                                  "--bridge", "none", "--iptables=false", "--ip-forward=false",
                                  "--ip-masq=false"], stdout=log, stderr=log, start_new_session=True)
-        d = Dockerd(f"unix://{sock}", proc, root, exec_root)
+        d = Dockerd(f"unix://{sock}", proc, root, exec_root, log_path)
         deadline = time.time() + 60
         while time.time() < deadline:
             if d.docker("version", "--format", "{{.Server.Version}}", timeout=10).returncode == 0:
