@@ -5,9 +5,10 @@ is bound on the host address the user gives (0.0.0.0 and :: by default), and con
 datagrams are relayed to the container's address. berth relays everything in userland (DESIGN
 decision 5), like docker with ``--userland-proxy`` and no DNAT rules:
 
-* TCP: one upstream connection per client connection, bytes copied both ways; an EOF in one
-  direction is passed on as a half-close (``shutdown(SHUT_WR)``), the pair closes when both ends
-  are done;
+* TCP: one upstream connection per client connection, bytes copied both ways in kernel space
+  (``splice(2)`` through a pipe, one thread per direction, like docker-proxy's two copy loops); an
+  EOF in one direction is passed on as a half-close (``shutdown(SHUT_WR)``), the pair closes when
+  both ends are done;
 * UDP: one upstream socket per client address (a "flow"), closed after ``udp_idle_timeout``
   seconds without traffic (docker's proxy uses 90 s).
 
@@ -20,11 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import os
 import random
 import socket
+import threading
 from ipaddress import ip_address
-from typing import cast
+from typing import Any, cast
 
 from berth.errors import InvalidParameter, SystemError_
 
@@ -32,6 +36,9 @@ PORT_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
 DEFAULT_PORT_RANGE = (49153, 60999)  # docker's fallback when the kernel range cannot be read
 UDP_IDLE_TIMEOUT = 90.0
 _CHUNK = 65536
+_SPLICE_CHUNK = 1 << 20
+# No SPLICE_F_MORE: like MSG_MORE it corks small writes (request/response latency).
+_SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1)
 
 
 def _family(host_ip: str) -> socket.AddressFamily:
@@ -132,7 +139,9 @@ class PortProxy:
         self.udp_idle_timeout = udp_idle_timeout
         self.connect_timeout = connect_timeout
         self.bound_port = 0
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._pairs: set[SplicedPair] = set()
         self._udp: asyncio.DatagramTransport | None = None
         self._relays: set[asyncio.Task[object]] = set()
         self._flows: dict[tuple[str, int], _UDPFlow] = {}
@@ -151,16 +160,24 @@ class PortProxy:
         self.bound_port = sock.getsockname()[1]
         loop = asyncio.get_running_loop()
         if self.proto == "tcp":
-            self._server = await asyncio.start_server(self._relay_tcp, sock=sock)
+            sock.listen(128)
+            sock.setblocking(False)
+            self._listener = sock
+            self._accepting = loop.create_task(self._accept_loop(sock))
         else:
             transport, _ = await loop.create_datagram_endpoint(lambda: _UDPListener(self), sock=sock)
             self._udp = transport  # type: ignore[assignment]
 
     def close(self) -> None:
         """Stop listening and drop every relayed connection and flow. Safe to call twice."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._accepting is not None:
+            self._accepting.cancel()
+            self._accepting = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for pair in list(self._pairs):
+            pair.abort()
         for task in list(self._relays):
             task.cancel()
         if self._udp is not None:
@@ -176,32 +193,42 @@ class PortProxy:
         if self._relays:
             await asyncio.wait(list(self._relays))
 
-    async def _relay_tcp(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._relays.add(task)
-        try:
-            await self._relay(client_reader, client_writer)
-        except asyncio.CancelledError:
-            # close() cancels relays; Python 3.11's start_server logs every cancelled
-            # connection task as an error, so the cancellation ends here.
-            pass
-        finally:
-            self._relays.discard(task)
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                client, _ = await loop.sock_accept(listener)
+            except asyncio.CancelledError:
+                raise
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    await asyncio.sleep(0.1)
+                    continue
+                return
+            task = loop.create_task(self._relay(client))
+            self._relays.add(task)
+            task.add_done_callback(self._relays.discard)
 
-    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        target_writer: asyncio.StreamWriter | None = None
+    async def _relay(self, client: socket.socket) -> None:
+        """Connect to the target, then copy both ways in kernel space (splice) until both sides
+        are done; a client whose target cannot be reached is closed."""
+        loop = asyncio.get_running_loop()
+        target = socket.socket(_family(self.target[0]), socket.SOCK_STREAM)
+        target.setblocking(False)
         try:
-            opening = asyncio.open_connection(*self.target)
-            target_reader, connected = await asyncio.wait_for(opening, self.connect_timeout)
-            target_writer = connected
-            await asyncio.gather(_copy(client_reader, connected), _copy(target_reader, client_writer))
-        except (OSError, TimeoutError):
-            client_writer.transport.abort()
+            await asyncio.wait_for(loop.sock_connect(target, self.target), self.connect_timeout)
+        except (OSError, TimeoutError, asyncio.CancelledError):
+            target.close()
+            client.close()  # docker-proxy closes the client when the target cannot be reached
+            return
+        pair = SplicedPair(client, target)
+        self._pairs.add(pair)
+        try:
+            await pair.run()
+        except asyncio.CancelledError:
+            pair.abort()
         finally:
-            for writer in (client_writer, target_writer):
-                if writer is not None:
-                    writer.close()
+            self._pairs.discard(pair)
 
     # ---- UDP
 
@@ -222,16 +249,74 @@ class PortProxy:
             del self._flows[flow.client]
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close ``writer``; on a connection error abort it instead."""
-    try:
-        while chunk := await reader.read(_CHUNK):
-            writer.write(chunk)
-            await writer.drain()
-        if writer.can_write_eof() and not writer.is_closing():
-            writer.write_eof()
-    except (OSError, RuntimeError):
-        writer.transport.abort()
+class SplicedPair:
+    """Two connected TCP sockets copied both ways by two threads with ``splice(2)`` through a
+    pipe each (no copy into Python): EOF on one side half-closes the other; an error aborts both.
+    The event loop only waits for :meth:`run` to finish."""
+
+    def __init__(self, client: socket.socket, target: socket.socket) -> None:
+        self.client, self.target = client, target
+        for sock in (client, target):
+            sock.setblocking(True)
+        self._done = 0
+        self._closed = False
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+
+        def one_done() -> None:
+            self._done += 1
+            if self._done == 2 and not finished.done():
+                finished.set_result(None)
+
+        for src, dst in ((self.client, self.target), (self.target, self.client)):
+            threading.Thread(target=self._pump, args=(src, dst, loop, one_done), daemon=True,
+                             name="berth-proxy").start()
+        try:
+            await finished
+        finally:
+            self._close()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, loop: asyncio.AbstractEventLoop,
+              done: Any) -> None:
+        pipe_r, pipe_w = os.pipe()
+        try:
+            # A bigger pipe moves more per splice call (the default holds 64 KiB).
+            fcntl.fcntl(pipe_w, fcntl.F_SETPIPE_SZ, _SPLICE_CHUNK)
+        except OSError:
+            pass
+        try:
+            while True:
+                n = os.splice(src.fileno(), pipe_w, _SPLICE_CHUNK, flags=_SPLICE_FLAGS)
+                if n == 0:
+                    break
+                while n:
+                    n -= os.splice(pipe_r, dst.fileno(), n, flags=_SPLICE_FLAGS)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.abort()
+        finally:
+            os.close(pipe_r)
+            os.close(pipe_w)
+            try:
+                loop.call_soon_threadsafe(done)
+            except RuntimeError:
+                pass  # the loop is closed: the daemon is going away
+
+    def abort(self) -> None:
+        """Wake both threads (they see EOF or an error) so the pair ends."""
+        for sock in (self.client, self.target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.client.close()
+            self.target.close()
 
 
 class _UDPListener(asyncio.DatagramProtocol):

@@ -174,6 +174,9 @@ def _serve(sock: socket.socket, daemon_pid: int) -> NoReturn:
         if os.getppid() != daemon_pid:  # the daemon died before prctl took effect
             os._exit(0)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C for the daemon is not for us
+        with contextlib.suppress(ImportError):
+            from setproctitle import setproctitle
+            setproctitle("berthd-forkserver")
         for name in PRELOAD:
             # A backend that fails to import must not take the server down: the shim that asks
             # for it reports the error.

@@ -102,10 +102,28 @@ def _become_shim(cfg: ShimConfig) -> None:
         with contextlib.suppress(OSError, ValueError):
             signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    # A shim lives as long as its process: `pkill berthd`, a ^C or a hang-up meant for the daemon
+    # must not orphan the container. A Python handler (not SIG_IGN) so exec resets it in children.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _ignore)
+    _set_title(f"berth-shim {cfg.mode} {cfg.id[:12]}")
     cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     temp = cfg.state_dir / f".{PID_FILE}.tmp"
     temp.write_text(str(os.getpid()))
     os.replace(temp, cfg.state_dir / PID_FILE)
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    """Handler for the termination signals a shim does not act on."""
+
+
+def _set_title(title: str) -> None:
+    """Name the process in ps (and for ``pkill -f``): forks of berthd otherwise show its command line."""
+    try:
+        from setproctitle import setproctitle
+    except ImportError:
+        return
+    setproctitle(title)
 
 
 def _report(ready_fd: int | None, message: dict[str, Any]) -> None:
