@@ -494,7 +494,6 @@ def test_none_and_host_modes(lab):
 
 
 CREATE_ERRORS = [
-    ({"network": "nowhere"}, NotFound, "network nowhere not found"),
     ({"network": "bridge", "endpoints": {"bridge": {"Aliases": ["x"]}}}, InvalidParameter,
      "network-scoped alias is supported only for containers in user defined networks"),
     ({"network": "bridge", "endpoints": {"bridge": {"IPAMConfig": {"IPv4Address": "10.0.0.9"}}}}, InvalidParameter,
@@ -525,6 +524,11 @@ def test_create_time_errors(lab):
             with pytest.raises(error) as err:
                 await lab.create(f"c{secrets.token_hex(2)}", case.pop("network"), case.pop("endpoints", None), **case)
             assert err.value.message == message, case
+        # dockerd creates a container on a missing network and fails its start (404)
+        ghost = await lab.create("cghost", "nowhere")
+        with pytest.raises(NotFound) as missing:
+            await lab.service.prepare(ghost)
+        assert missing.value.message == "network nowhere not found"
         ok = await lab.create("fine", "fixed", {"fixed": {"IPAMConfig": {"IPv4Address": subnet[:-4] + "9"}}})
         ns = await lab.start(ok)
         code, out = await in_ns(ns, "busybox", "ip", "-o", "-4", "addr", "show", "eth0")

@@ -100,19 +100,28 @@ class ContainerNetworking:
             return []
         configs = self._named_configs(container)
         for name, config in configs.items():
-            self.check_endpoint(self.registry.find(name), config, container)
+            net = self.registry.get(name)
+            if net is not None:  # a missing network fails the start, not the create (dockerd)
+                self.check_endpoint(net, config, container)
         self._check_links(container, configs)
         container.networking_config["EndpointsConfig"] = configs
         container.network_settings = network_settings({name: endpoint_settings(cfg) for name, cfg in configs.items()})
         return mode_warnings(container)
 
     def _named_configs(self, container: Container) -> dict[str, dict[str, Any]]:
-        primary = self.registry.find(network_mode(container))
-        configs: dict[str, dict[str, Any]] = {primary.name: {}}
+        """EndpointsConfig keyed by network name (the primary first). A network that does not exist
+        keeps the name given: dockerd creates such a container and fails its start with
+        ``network X not found`` (404), so ``docker run`` does not mistake it for a missing image."""
+
+        def name_of(ref: str) -> str:
+            net = self.registry.get(ref)
+            return net.name if net is not None else ref
+
+        configs: dict[str, dict[str, Any]] = {name_of(network_mode(container)): {}}
         for key, config in endpoints_config(container).items():
             # newer docker CLIs key the primary endpoint by the mode, "default" included
-            configs[self.registry.find("bridge" if key == "default" else key).name] = config
-        drivers = {self.registry.find(name).driver for name in configs}
+            configs[name_of("bridge" if key == "default" else key)] = config
+        drivers = {net.driver for net in (self.registry.get(name) for name in configs) if net is not None}
         if len(configs) > 1 and DRIVER_HOST in drivers:
             raise InvalidParameter(ERR_HOST)
         if len(configs) > 1 and DRIVER_NULL in drivers:
@@ -143,7 +152,9 @@ class ContainerNetworking:
         links = string_list(container.host_config.get("Links"))
         if not links:
             return
-        primary = self.registry.find(network_mode(container))
+        primary = self.registry.get(network_mode(container))
+        if primary is None:
+            return  # the start will fail on the missing network
         if primary.driver == DRIVER_HOST:
             raise InvalidParameter("conflicting options: host type networking can't be used with links. "
                                    "This would result in undefined behavior")
