@@ -226,29 +226,34 @@ def test_8_rm_running_and_exec_into_stopped(shared_daemon):
 
 
 @pytest.mark.slow
-def test_9_run_latency_bench(shared_daemon):
+def test_9_run_latency_bench(shared_daemon, tmp_path):
     """9. `bench/run_latency` prints the median of >= 10 runs of `berth run --rm busybox true`, and, when
     dockerd is installed, of `docker run --rm busybox true` in the same run, with the ratio."""
-    env = {**os.environ, "BERTH_HOST": shared_daemon.host, "RUN_LATENCY_RUNS": "10"}
-    env.pop("BENCH_JSON", None)
+    rows_file = tmp_path / "rows.json"
+    env = {**os.environ, "BERTH_HOST": shared_daemon.host, "RUN_LATENCY_RUNS": "10", "BENCH_JSON": str(rows_file)}
     if os.environ.get("BERTH_TEST_DOCKERD_HOST"):
         env["DOCKER_BENCH_HOST"] = os.environ["BERTH_TEST_DOCKERD_HOST"]
     result = subprocess.run([str(VENV_BIN / "python"), "-m", "bench.run_latency"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     sys.path.insert(0, str(ROOT))
-    from bench.common import docker_host
+    from bench.common import docker_host, load_rows
 
     docker_here = "DOCKER_BENCH_HOST" in env or docker_host() is not None
-    rows = {}
-    for line in result.stdout.splitlines():
-        found = re.match(r"run_latency\s+(run --rm .*? true)\s+ms\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)$", line)
-        if found:
-            rows[found[1]] = found.groups()[1:]
-    assert set(rows) == {"run --rm busybox true", "run --rm --network none busybox true"}, result.stdout
-    for case, (berth_ms, docker_ms, ratio, runs) in rows.items():
-        assert float(berth_ms) > 0 and int(runs) >= 10
+    # the printed table: a header naming the engines, one line per case with berth's median in ms
+    header, *lines = result.stdout.splitlines()
+    assert header.split()[:4] == ["topic", "case", "unit", "berth"], result.stdout
+    assert ("docker" in header.split()) == docker_here, result.stdout
+    printed = {m[1]: float(m[2]) for m in (re.match(r"run_latency\s+(run --rm .*? true)\s+ms\s+(\S+)", x)
+                                           for x in lines) if m}
+    rows = {row.case: row for row in load_rows(rows_file)}
+    assert set(printed) == set(rows) == {"run --rm busybox true", "run --rm --network none busybox true"}
+    for case, row in rows.items():
+        berth_ms = row.medians["berth"]
+        assert berth_ms and berth_ms > 0 and row.runs >= 10 and printed[case] == round(berth_ms, 1)
         if docker_here and case.endswith("none busybox true"):  # a dockerd here may lack its default bridge
-            assert float(docker_ms) > 0 and re.fullmatch(r"\d+\.\d\dx", ratio)
-            assert abs(float(ratio[:-1]) - float(berth_ms) / float(docker_ms)) < 0.01
+            docker_ms = row.medians.get("docker")
+            assert docker_ms and docker_ms > 0, result.stdout
+            ratio = re.search(r"\s(\d+\.\d\d)x\s", [x for x in lines if case in x][0])
+            assert ratio and abs(float(ratio[1]) - berth_ms / docker_ms) < 0.01, result.stdout
     assert "bench-run-" not in shared_daemon.ok("images", "--format", "{{.Repository}}")  # its image is removed

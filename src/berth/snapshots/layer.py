@@ -67,6 +67,8 @@ def apply_layer(target: Path, stream: BinaryIO) -> int:
         the unpacked size in bytes: file sizes plus symlink target lengths, hard links once
         (what :func:`fsutil.tree_size` gives for the result).
 
+    An empty stream (0 bytes) is an empty layer, as for dockerd.
+
     Raises:
         InvalidParameter: unsafe, truncated or corrupt tar; ``target`` is left half-filled and
             the caller discards it.
@@ -82,6 +84,8 @@ def apply_layer(target: Path, stream: BinaryIO) -> int:
                 unpacker.apply(tar, member)
             tracked.check_end(tar.offset)
     except tarfile.TarError as e:
+        if tracked.consumed == 0:
+            return 0  # a 0-byte layer is an empty one: `docker import` of an empty file makes one
         raise InvalidParameter(f"unpacking layer: {e}") from None
     unpacker.finish()
     return unpacker.size
