@@ -345,6 +345,32 @@ class ExecService:
         self._monitors.add(task)
         task.add_done_callback(self._monitors.discard)
 
+    # ----- daemon-internal execs (health probes) ------------------------------------------
+    async def spawn_internal(self, c: Container, argv: list[str]) -> tuple[ExecInstance, ShimClient]:
+        """An exec of ``argv`` in running ``c`` for the daemon itself (stdout and stderr open, no
+        tty, the container's user): not recorded, so not in ``ExecIDs`` nor ``GET /exec``;
+        ``exec_create`` is published as dockerd does for health probes. Raises the start errors."""
+        inst = ExecInstance(id=secrets.token_hex(32), container_id=c.id, container_started_at=c.state.started_at,
+                            entrypoint=argv[0], arguments=argv[1:], open_stdout=True, open_stderr=True)
+        self._running_container(inst)
+        self._event(f"exec_create: {inst.command_line}", c, inst)
+        return inst, await self._spawn(inst, c, None)
+
+    async def start_internal(self, c: Container, inst: ExecInstance, shim: ShimClient) -> None:
+        """Run an exec made by :meth:`spawn_internal` (``exec_start`` event). Raises the start errors."""
+        inst.started = True
+        self._event(f"exec_start: {inst.command_line}", c, inst)
+        try:
+            inst.pid = await shim.start()
+        except (RuntimeFailure, ShimGone) as exc:
+            self._failed(inst)
+            raise start_error(getattr(exc, "message", str(exc))) from None
+
+    def internal_ended(self, c: Container, inst: ExecInstance, exit_code: int) -> None:
+        """An internal exec ended with ``exit_code`` (``exec_die`` event)."""
+        inst.exit_code = exit_code
+        self._event("exec_die", c, inst, exitCode=str(exit_code))
+
     # ----- resize ------------------------------------------------------------------------
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         """``POST /exec/{id}/resize``: waits (10 s) for the exec to start; an ended exec is left alone."""

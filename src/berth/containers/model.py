@@ -16,6 +16,43 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
+HEALTH_STATUSES = ("starting", "healthy", "unhealthy")
+"""Docker's ``Health.Status`` values; the ``health`` ps filter also accepts ``none`` (no healthcheck)."""
+
+
+@dataclass(frozen=True)
+class HealthcheckResult:
+    """One probe (Engine API "HealthcheckResult"): RFC 3339 ``start``/``end``, ``exit_code`` 0
+    healthy, 1 unhealthy, -1 when the probe could not run or timed out; ``output`` as kept by docker
+    (at most 4096 bytes of stdout and stderr together, then ``...``)."""
+
+    start: str
+    end: str
+    exit_code: int
+    output: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Start": self.start, "End": self.end, "ExitCode": self.exit_code, "Output": self.output}
+
+
+@dataclass
+class Health:
+    """Docker's ``State.Health``: ``status`` one of :data:`HEALTH_STATUSES`, ``failing_streak``
+    consecutive failed probes counted toward ``Retries``, ``log`` the last five results, oldest first."""
+
+    status: str = "starting"
+    failing_streak: int = 0
+    log: list[HealthcheckResult] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Status": self.status, "FailingStreak": self.failing_streak,
+                "Log": [r.to_json() for r in self.log]}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Health:
+        return cls(str(record.get("status") or "starting"), int(record.get("failing_streak") or 0),
+                   [HealthcheckResult(**r) for r in record.get("log") or []])
+
 
 @dataclass
 class State:
@@ -28,6 +65,7 @@ class State:
     oom_killed: bool = False
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
+    health: Health | None = None
 
     @property
     def running(self) -> bool:
@@ -35,12 +73,16 @@ class State:
         return self.status in ("running", "paused", "restarting")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """``ContainerState``; ``Health`` only for a container with a healthcheck (Go's omitempty)."""
+        out: dict[str, Any] = {
             "Status": self.status, "Running": self.running, "Paused": self.status == "paused",
             "Restarting": self.status == "restarting", "OOMKilled": self.oom_killed,
             "Dead": self.status == "dead", "Pid": self.pid, "ExitCode": self.exit_code, "Error": self.error,
             "StartedAt": self.started_at, "FinishedAt": self.finished_at,
         }
+        if self.health is not None:
+            out["Health"] = self.health.to_json()
+        return out
 
 
 @dataclass
@@ -87,7 +129,10 @@ class Container:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Container:
         record = dict(record)
-        record["state"] = State(**record.get("state", {}))
+        state = dict(record.get("state", {}))
+        if state.get("health") is not None:
+            state["health"] = Health.from_record(state["health"])
+        record["state"] = State(**state)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in record.items() if k in known})
 

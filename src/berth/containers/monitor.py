@@ -61,6 +61,7 @@ async def on_exit(svc: ContainerService, c: Container, status: ExitStatus) -> No
     async with svc._lock(c.id):
         if svc.store.find(c.id) is None:
             return
+        svc.health.stop(c)
         if svc.starter.uses_network_service(c):
             try:
                 await svc.networks.release(c)
@@ -142,6 +143,8 @@ async def restore(svc: ContainerService) -> None:
         if c.state.status != "restarting" and shim.is_alive():
             running.append(c)
             watch(svc, c, shim)
+            if c.state.status == "running":
+                svc.health.resume(c)
             continue
         status = shim.read_exit() or ExitStatus(137 if c.state.status != "restarting" else c.state.exit_code,
                                                   False, rfc3339_nano())

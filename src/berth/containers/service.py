@@ -21,6 +21,8 @@ from berth.aio import spawn
 from berth.containers import monitor, views
 from berth.containers.attach import AttachHub
 from berth.containers.create import build_container, merge_update, update_resources
+from berth.containers.exec import ExecService
+from berth.containers.health import HealthMonitor
 from berth.containers.model import ZERO_TIME, Container, random_name
 from berth.containers.runner import Runner
 from berth.containers.starter import Starter
@@ -59,6 +61,8 @@ class ContainerService:
         self._changed: dict[str, asyncio.Condition] = {}
         self._exits: dict[str, int] = {}        # container id -> number of exits seen (for next-exit waits)
         self._removed: set[str] = set()
+        self.execs = ExecService(self)
+        self.health = HealthMonitor(self)
         if networks is not None and hasattr(networks, "bind_containers"):
             networks.bind_containers(self.store.get, self.store.save, self.netns_path,
                                      refresh_files=self.refresh_etc_files)
@@ -214,7 +218,7 @@ class ContainerService:
             code = start_error_exit_code(exc.message)
             c.state = type(c.state)(status="exited" if c.started_before else "created", exit_code=code,
                                     error=exc.message, finished_at=rfc3339_nano() if c.started_before else ZERO_TIME,
-                                    started_at=c.state.started_at)
+                                    started_at=c.state.started_at, health=c.state.health)
             self.store.save(c)
             await self._notify(c.id)
             message = f"OCI runtime create failed: {exc.message}: unknown"
@@ -226,6 +230,7 @@ class ContainerService:
         c.state.oom_killed = False
         c.started_before = True
         c.manually_stopped = False
+        self.health.start(c)
         self.store.save(c)
         self._event("start", c)
         await self._notify(c.id)
@@ -394,6 +399,7 @@ class ContainerService:
             raise Conflict(f"Container {c.id} is already paused")
         await asyncio.to_thread(cgroups.freeze, c.cgroup_path)
         c.state.status = "paused"
+        self.health.stop(c)
         self.store.save(c)
         self._event("pause", c)
 
@@ -408,6 +414,7 @@ class ContainerService:
         if c.state.status != "paused":
             raise Conflict(f"Container {c.id} is not paused")
         await self._thaw(c)
+        self.health.resume(c)
         self._event("unpause", c)
 
     async def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -464,6 +471,7 @@ class ContainerService:
     async def shutdown(self) -> None:
         """Daemon exit: stop watching shims (containers keep running: live restore)."""
         monitor.stop_watching(self)
+        self.health.stop_all()
 
 
 __all__ = ["ContainerService"]

@@ -9,7 +9,8 @@ import re
 import time
 from typing import Any
 
-from berth.containers.model import Container
+from berth.containers.health import status_suffix as health_suffix
+from berth.containers.model import HEALTH_STATUSES, Container
 from berth.errors import InvalidParameter
 from berth.filters import check_keys, label_matches, labels_match, prune_labels_match
 from berth.timeutil import human_duration, parse_rfc3339_ns, parse_timestamp_arg
@@ -42,7 +43,8 @@ def status_text(c: Container, now: float | None = None) -> str:
     if st.status == "restarting":
         return f"Restarting ({st.exit_code}) {human_duration(now - _seconds(st.finished_at))} ago"
     if st.running:
-        return f"Up {human_duration(now - _seconds(st.started_at))}"
+        up = f"Up {human_duration(now - _seconds(st.started_at))}"
+        return f"{up} ({health_suffix(st.health)})" if st.health is not None else up
     if st.status == "removing":
         return "Removal In Progress"
     if st.status == "dead":
@@ -174,6 +176,9 @@ def list_containers(service: Any, all_: bool, limit: int, size: bool,
     for status in statuses:
         if status not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
             raise InvalidParameter(f"Unrecognised filter value for status: {status}")
+    for health in filters.get("health", []):
+        if health not in (*HEALTH_STATUSES, "none"):
+            raise InvalidParameter(f"Unrecognised filter value for health: {health}")
     before = _bound(service, filters.get("before"))
     since = _bound(service, filters.get("since"))
     if limit > 0 or before or since or filters.get("exited") or statuses:
@@ -237,7 +242,7 @@ def _matches(service: Any, c: Container, f: dict[str, list[str]]) -> bool:
                         return False
                 elif spec not in (want or set()):
                     return False
-    if f.get("health") and "none" not in f["health"]:
+    if f.get("health") and (c.state.health.status if c.state.health else "none") not in f["health"]:
         return False
     if f.get("is-task") and "true" in f["is-task"]:
         return False
