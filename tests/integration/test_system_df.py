@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -59,3 +60,40 @@ def test_system_df_leaves_build_steps_out(bdaemon):
         assert bdaemon.ok("system", "df", "--format", "{{.TotalCount}}").splitlines()[0] == "2"
     finally:
         bdaemon.cli("rmi", tag)
+
+
+def test_system_df_verbose_tables(bdaemon):
+    """``system df -v``: the four sections with docker's titles; one row per image (first tag),
+    container (no virtual size) and volume (its link count); the same text as docker's CLI prints
+    from the same daemon."""
+    name = f"dfv-{uuid.uuid4().hex[:8]}"
+    bdaemon.ok("volume", "create", f"{name}-vol")
+    bdaemon.ok("run", "-d", "--name", name, "-v", f"{name}-vol:/data", "busybox", "sh", "-c",
+               "echo 12345 > /data/f; sleep 60")
+    try:
+        out = bdaemon.ok("system", "df", "-v")
+        sections = out.split("\n\n")
+        assert [s.strip() for s in sections[::2][:4]] == [
+            "Images space usage:", "Containers space usage:", "Local Volumes space usage:", "Build cache usage: 0B"]
+        images, containers, volumes, cache = (s.splitlines() for s in sections[1::2])
+        assert images[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE", "SHARED", "SIZE",
+                                     "UNIQUE", "SIZE", "CONTAINERS"]
+        image_id = bdaemon.ok("image", "inspect", "-f", "{{.Id}}", "busybox").strip()[7:19]
+        assert images[1].split()[:3] == ["busybox", "latest", image_id] and images[1].split()[-1] == "1"
+        assert containers[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "LOCAL", "VOLUMES", "SIZE",
+                                         "CREATED", "STATUS", "NAMES"]
+        cells = re.split(r"\s{2,}", containers[1])
+        assert cells[1:5] == ["busybox", '"sh -c echo 12345 > …"', "1", "0B"]  # 1 local volume, no virtual size
+        assert cells[-1] == name and cells[-2].startswith("Up ")
+        assert volumes[0].split() == ["VOLUME", "NAME", "LINKS", "SIZE"]
+        assert [v.split() for v in volumes[1:]] == [[f"{name}-vol", "1", "6B"]]
+        assert cache[0].split() == ["CACHE", "ID", "CACHE", "TYPE", "SIZE", "CREATED", "LAST", "USED", "USAGE",
+                                    "SHARED"] and len(cache) == 1
+        if shutil.which("docker"):
+            theirs = subprocess.run(["docker", "-H", bdaemon.host, "system", "df", "-v"], capture_output=True,
+                                    text=True, env=bdaemon.env)
+            assert theirs.returncode == 0, theirs.stderr
+            assert theirs.stdout == out
+    finally:
+        bdaemon.cli("rm", "-f", name)
+        bdaemon.cli("volume", "rm", f"{name}-vol")

@@ -225,12 +225,17 @@ def format_event(event: dict[str, Any]) -> str:
 
 def df(ctx: Any, argv: list[str], prog: str) -> int:
     """``system df``: docker's summary table from ``GET /system/df`` (sizes with 4 significant
-    digits as go-units ``HumanSize``, reclaimable space with its share of the total)."""
+    digits as go-units ``HumanSize``, reclaimable space with its share of the total); ``-v``
+    prints the detailed tables of :mod:`berth.cli.commands.diskusage`."""
     fs = FlagSet(prog, "[OPTIONS]", "Show berth disk usage", 0, 0)
     fs.add("--format", "string", help="Pretty-print images using a Go template")
     fs.add("-v, --verbose", help="Show detailed information on space usage")
     args, _ = fs.parse_or_exit(argv)
     data = ctx.client.get("/system/df")
+    if args.verbose and not args.format:
+        from berth.cli.commands.diskusage import verbose_report
+        sys.stdout.write(verbose_report(data))
+        return 0
     rows = [_df_row("Images", data.get("Images") or [], lambda i: i.get("Size", 0),
                     lambda i: i.get("Containers", 0) > 0, data.get("LayersSize"),
                     lambda i: -1 if i.get("SharedSize", -1) < 0 else i.get("Size", 0) - i["SharedSize"]),
