@@ -226,3 +226,37 @@ def test_inspect_shape_matches_dockerd(shared_daemon, dockerd):
             assert re.sub(r"Up .* \(", "(", theirs_ps.strip()) == re.sub(r"Up .* \(", "(", ps_status(d, box))
     finally:
         dockerd.docker("rm", "-f", peer)
+
+
+def test_probe_process_matches_dockerd(shared_daemon, dockerd):
+    """Exec-form probes on berthd and dockerd (docker-py): the container's user, working directory and
+    environment, and a missing program recorded as exit -1 with the same exec error text."""
+    docker = pytest.importorskip("docker")
+    outputs = []
+    for host in (shared_daemon.host, dockerd.host):
+        client = docker.DockerClient(base_url=host, version="1.41")
+        made = []
+        try:
+            for test in (["CMD", "sh", "-c", "id -u; pwd; echo $FOO"], ["CMD", "nosuch"]):
+                made.append(client.containers.run(
+                    "busybox", ["sleep", "60"], detach=True, network_mode="none", user="nobody", working_dir="/tmp",
+                    environment=["FOO=bar"], name=f"hc-proc-{RUN}-{len(made)}",
+                    healthcheck={"test": test, "interval": 200_000_000, "retries": 1}))
+
+            outputs.append(wait_for(lambda containers=made: _first_results(containers), 20, f"probes on {host}"))
+        finally:
+            for c in made:
+                c.remove(force=True)
+            client.close()
+    ours, theirs = outputs
+    assert ours == theirs
+    assert ours[0] == (0, "65534\n/tmp\nbar\n") and ours[1][0] == -1
+
+
+def _first_results(containers: list[Any]) -> list[tuple[int, str]] | None:
+    """(ExitCode, Output) of each docker-py container's first probe, None until all have one."""
+    logs = []
+    for c in containers:
+        c.reload()
+        logs.append((c.attrs["State"]["Health"] or {}).get("Log"))
+    return [(log[0]["ExitCode"], log[0]["Output"]) for log in logs] if all(logs) else None
