@@ -6,10 +6,12 @@ the docker CLI and docker-py, and the inspect shape next to a real dockerd. Inte
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,6 +160,36 @@ def test_live_restore_resumes_probing(bdaemon):
         last = health(d, box)["Log"][-1]["Start"]
         wait_for(lambda: health(d, box)["Log"][-1]["Start"] != last, 10, "a probe after the restart")
         assert health(d, box)["Status"] == "healthy"
+
+
+def shims_under(root: Path) -> list[int]:
+    """PIDs of berth shims holding a file under ``root`` (the daemon's exec root)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if not (proc / "cmdline").read_bytes().startswith(b"berth-shim"):
+                continue
+            if any(os.readlink(fd).startswith(str(root)) for fd in (proc / "fd").iterdir()):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_stop_and_remove_mid_probe_leave_no_shim(bdaemon):
+    """Containers stopped or removed while probes are being spawned, run or timed out leave no probe
+    shim behind (a shim whose exec never started would wait for ever)."""
+    d = bdaemon
+    with named(d, "hc") as name:
+        boxes = [name() for _ in range(8)]
+        for i, box in enumerate(boxes):
+            d.ok("run", "-d", "--name", box, "--network", "none", "--health-interval", "20ms", "--health-timeout",
+                 "300ms", "--health-cmd", "sleep 1" if i % 4 == 0 else "true", "busybox", "sleep", "60")
+        time.sleep(0.5)
+        d.ok("stop", "-t", "0", *boxes[:4])
+        d.ok("rm", "-f", *boxes[4:])
+        d.ok("rm", "-f", *boxes[:4])
+        wait_for(lambda: not shims_under(d.exec_root), 15, "no shim left")
 
 
 def docker_cli(d: Any, *args: str) -> subprocess.CompletedProcess:

@@ -67,6 +67,7 @@ class ExecInstance:
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
+    shim_pid: int = 0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -299,7 +300,7 @@ class ExecService:
             cfg = ShimConfig(id=inst.id, mode="exec", container_id=c.id, state_dir=state_dir, runtime=c.runtime,
                              runtime_root=runner.exec_root / "runtime" / c.runtime, process=process,
                              init_pid=c.state.pid, terminal=inst.tty, open_stdin=inst.open_stdin, stdin_once=True)
-            await runner.spawn_shim(cfg)
+            inst.shim_pid = await runner.spawn_shim(cfg)
         except RuntimeFailure as exc:
             self._failed(inst)
             raise start_error(exc.message) from None

@@ -27,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth.aio import spawn
 from berth.containers.model import Container, Health, HealthcheckResult
@@ -38,6 +40,9 @@ from berth.errors import BerthError
 from berth.runtime.shimclient import AttachStream, ShimClient
 from berth.runtime.shimproto import ExitStatus
 from berth.timeutil import parse_rfc3339_ns, rfc3339_nano
+
+if TYPE_CHECKING:
+    from berth.containers.exec import ExecInstance
 
 log = logging.getLogger("berth.containers.health")
 
@@ -162,6 +167,7 @@ class HealthMonitor:
     def __init__(self, service: Any) -> None:
         self.service = service
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     def start(self, c: Container) -> None:
         """``c`` has just started: status ``starting``, streak 0 (log kept), probing begins.
@@ -192,11 +198,22 @@ class HealthMonitor:
         if c.state.health is not None:
             c.state.health.status = "unhealthy"
 
-    def stop_all(self) -> None:
-        """Daemon exit: cancel every probing task, statuses untouched (the containers keep running)."""
-        for task in self._tasks.values():
-            task.cancel()
+    async def stop_all(self, timeout: float = 5.0) -> None:
+        """Daemon exit: cancel every probing task, statuses untouched (the containers keep running),
+        and give the probes cut short up to ``timeout`` seconds to be killed and their shims removed."""
+        tasks = list(self._tasks.values())
         self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        if self._cleanups:
+            await asyncio.wait(set(self._cleanups), timeout=timeout)
+
+    def _cleanup(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = spawn(coro)
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     async def _loop(self, c: Container, probe: Probe) -> None:
         try:
@@ -218,34 +235,58 @@ class HealthMonitor:
     async def _run(self, c: Container, probe: Probe) -> HealthcheckResult:
         """One probe of ``c``; never raises but CancelledError (the probe is killed then)."""
         start = rfc3339_nano()
-        execs = self.service.execs
+        # A cancel must not fall between spawning the exec shim and starting it: a shim whose process
+        # never started waits for a start forever. The launch runs to its end and is undone after.
+        launch = asyncio.ensure_future(self._launch(c, probe))
         try:
-            inst, shim = await execs.spawn_internal(c, list(probe.argv))
-        except BerthError as exc:
-            return HealthcheckResult(start, rfc3339_nano(), -1, exc.message)
+            inst, shim, stream = await asyncio.shield(launch)
+        except asyncio.CancelledError:
+            self._cleanup(_abandon(launch))
+            raise
+        except Exception as exc:
+            message = exc.message if isinstance(exc, BerthError) else str(exc)
+            return HealthcheckResult(start, rfc3339_nano(), -1, message)
         output = OutputBuffer()
-        stream: AttachStream | None = None
         finished = False
+        try:
+            try:
+                status = await asyncio.wait_for(_collect(stream, shim, output), probe.timeout / 1e9)
+                code, text = status.exit_code, output.text()
+            except TimeoutError:
+                status = await _kill(shim)
+                code, text = -1, f"Health check exceeded timeout ({go_duration(probe.timeout)})"
+            self.service.execs.internal_ended(c, inst, status.exit_code)
+            finished = True
+            return HealthcheckResult(start, rfc3339_nano(), code, text)
+        finally:
+            stream.close()
+            self._cleanup(_dispose(shim, kill=not finished))
+
+    async def _launch(self, c: Container, probe: Probe) -> tuple[ExecInstance, ShimClient, AttachStream]:
+        """Spawn the probe's exec shim, attach to its output and start it. Raises the start errors
+        (the shim then ends by itself and its state is removed)."""
+        execs = self.service.execs
+        inst, shim = await execs.spawn_internal(c, list(probe.argv))
+        stream: AttachStream | None = None
         try:
             stream = await shim.attach(False, True, True)
             await execs.start_internal(c, inst, shim)
-            try:
-                status = await asyncio.wait_for(_collect(stream, shim, output), probe.timeout / 1e9)
-            except TimeoutError:
-                status = await _kill(shim)
-                result = HealthcheckResult(start, rfc3339_nano(), -1,
-                                           f"Health check exceeded timeout ({go_duration(probe.timeout)})")
-            else:
-                result = HealthcheckResult(start, rfc3339_nano(), status.exit_code, output.text())
-            execs.internal_ended(c, inst, status.exit_code)
-            finished = True
-            return result
-        except BerthError as exc:
-            return HealthcheckResult(start, rfc3339_nano(), -1, exc.message)
-        finally:
+        except BaseException:
             if stream is not None:
                 stream.close()
-            spawn(_dispose(shim, kill=not finished))
+            self._cleanup(_dispose(shim, kill=False, shim_pid=inst.shim_pid))
+            raise
+        return inst, shim, stream
+
+
+async def _abandon(launch: asyncio.Future[tuple[ExecInstance, ShimClient, AttachStream]]) -> None:
+    """Undo a launch whose probe was cancelled: once started, kill it and remove its state."""
+    try:
+        _inst, shim, stream = await launch
+    except BaseException:
+        return
+    stream.close()
+    await _dispose(shim, kill=True)
 
 
 async def _collect(stream: AttachStream, shim: ShimClient, output: OutputBuffer) -> ExitStatus:
@@ -263,10 +304,14 @@ async def _kill(shim: ShimClient) -> ExitStatus:
         return ExitStatus(137, False, rfc3339_nano())
 
 
-async def _dispose(shim: ShimClient, kill: bool) -> None:
-    """Remove a probe's shim state once it is gone (killing it first when the probe was cut short)."""
+async def _dispose(shim: ShimClient, kill: bool, shim_pid: int = 0) -> None:
+    """Remove a probe's shim state once it is gone (killing the probe first when it was cut short).
+    With ``shim_pid`` (a failed start), a shim still waiting for its start is killed itself: one whose
+    start failed unexpectedly (the container's init gone mid-exec) would wait for ever."""
     try:
-        if kill:
+        if shim_pid and (await shim.state()).status == "created":
+            os.kill(shim_pid, signal.SIGKILL)
+        elif kill:
             await _kill(shim)
         else:
             await asyncio.wait_for(shim.wait(), KILL_WAIT)

@@ -471,7 +471,7 @@ class ContainerService:
     async def shutdown(self) -> None:
         """Daemon exit: stop watching shims (containers keep running: live restore)."""
         monitor.stop_watching(self)
-        self.health.stop_all()
+        await self.health.stop_all()
 
 
 __all__ = ["ContainerService"]
