@@ -256,6 +256,9 @@ class Executor:
         try:
             with _null_stdin(stdio, terminal) as stdio:
                 pid = self._fork_exec(init_pid, process, namespace_fds, child, stdio, terminal, program, flags)
+        except OSError as e:  # the init died meanwhile: its /proc entries are gone
+            parent.close()
+            raise RuntimeFailure(f"cannot join container namespaces: {e}") from None
         finally:
             child.close()
             for fd, _ in namespace_fds:
