@@ -50,7 +50,7 @@ _SPARSE_CHUNK = 64 << 10
 _SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM}
 
 
-def apply_layer(target: Path, stream: BinaryIO) -> int:
+def apply_layer(target: Path, stream: BinaryIO, *, climbing_symlinks: bool = False) -> int:
     """Unpack an uncompressed layer tar from ``stream`` into the empty directory ``target``.
 
     Whiteouts become overlay whiteouts whatever their position among their siblings (image-spec
@@ -62,6 +62,9 @@ def apply_layer(target: Path, stream: BinaryIO) -> int:
     target leaves it ("invalid hardlink") and relative symlinks that climb out of the root from
     their directory ("breakout") are refused; absolute symlink targets are fine, and every write
     goes through :func:`fsutil.secure_join`, so a symlink in the layer never leads outside ``target``.
+    With ``climbing_symlinks`` (layers berth diffed from a container's own filesystem: RUN, commit)
+    relative symlinks that climb out are kept, as dockerd's chrooted unpack keeps them: the kernel
+    stops ``..`` at the container's root, and berth's writes stop it at ``target``.
 
     Returns:
         the unpacked size in bytes: file sizes plus symlink target lengths, hard links once
@@ -75,7 +78,7 @@ def apply_layer(target: Path, stream: BinaryIO) -> int:
         SystemError_: the disk failed (ENOSPC, EIO...).
     """
     tracked = TrackedStream(stream, _READ_SIZE)
-    unpacker = _Unpacker(Path(target))
+    unpacker = _Unpacker(Path(target), climbing_symlinks)
     try:
         with tarfile.open(
             fileobj=cast(BinaryIO, tracked), mode="r|", bufsize=_READ_SIZE, encoding=ENCODING, errors=ERRORS
@@ -94,8 +97,9 @@ def apply_layer(target: Path, stream: BinaryIO) -> int:
 class _Unpacker:
     """State of one layer extraction: the root, the size so far, directory mtimes to set last."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, climbing_symlinks: bool = False) -> None:
         self.root = root
+        self.climbing_symlinks = climbing_symlinks
         self.size = 0
         self._dir_times: list[tuple[Path, int]] = []
 
@@ -211,7 +215,7 @@ class _Unpacker:
             if not path.is_dir():
                 os.mkdir(path, 0o700)
         elif member.issym():
-            if escapes(parent_rel, member.linkname):
+            if not self.climbing_symlinks and escapes(parent_rel, member.linkname):
                 raise InvalidParameter(
                     f'unpacking layer: invalid symlink "{member.name}" -> "{member.linkname}": breakout'
                 )
