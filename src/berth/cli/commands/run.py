@@ -275,8 +275,13 @@ class AttachedSession:
 
 
 def _wait_status(waiter: Any) -> int:
+    """The container's exit status from the ``POST wait`` response; 125 with docker's message
+    when the daemon reports an error or the response breaks off (the daemon went away)."""
     try:
         result = waiter.json() or {}
+    except (OSError, ValueError):
+        print_error("error waiting for container: unexpected EOF")
+        return 125
     finally:
         waiter.close()
     error = (result.get("Error") or {}).get("Message")
