@@ -27,6 +27,7 @@ from berth.cli.runspecs import (
     network_attachment,
     port_bindings,
     security_opts,
+    volume_source,
 )
 from berth.cli.runvalues import (
     OptionError,
@@ -273,7 +274,7 @@ def _config(args: Namespace, image: str, command: list[str], attach: set[str], e
     stdin = "stdin" in attach or args.interactive
     volumes: dict[str, Any] = {}
     for spec in args.volume:
-        if _volume_source(spec) == "":
+        if volume_source(spec) == "":
             volumes[spec] = {}
     config: dict[str, Any] = {
         "Hostname": args.hostname, "Domainname": args.domainname, "User": args.user,
@@ -297,12 +298,6 @@ def _config(args: Namespace, image: str, command: list[str], attach: set[str], e
     if "stop_timeout" in args.explicit:
         config["StopTimeout"] = args.stop_timeout
     return config
-
-
-def _volume_source(spec: str) -> str:
-    """The source part of a ``-v`` spec (``""`` for an anonymous volume such as ``/data``)."""
-    parts = spec.split(":")
-    return parts[0] if len(parts) > 1 else ""
 
 
 def _namespace_modes(args: Namespace) -> None:
@@ -333,7 +328,7 @@ def _host_config(args: Namespace, values: dict[str, Any], bindings: dict[str, An
     networks = args.network + args.net
     host: dict[str, Any] = {
         # docker's CLI collects -v values in a map: the same spec twice is one bind, not a duplicate
-        "Binds": list(dict.fromkeys(v for v in args.volume if _volume_source(v) != "")) or None,
+        "Binds": list(dict.fromkeys(v for v in args.volume if volume_source(v) != "")) or None,
         "ContainerIDFile": args.cidfile,
         "LogConfig": {"Type": args.log_driver, "Config": dict(sorted(split_kv(v) for v in args.log_opt))},
         "NetworkMode": network_attachment(networks[0])[0] if networks else "default",

@@ -215,6 +215,37 @@ def _go_struct(value: Any, order: tuple[str, ...]) -> Any:
     return out
 
 
+def volume_source(spec: str) -> str:
+    """The source of one ``-v`` spec (``SOURCE:TARGET[:MODE]`` or ``TARGET``): ``""`` for an
+    anonymous volume such as ``/data``, else the host path or volume name that makes it a bind.
+
+    The spec is split as docker's CLI does (its compose loader's ``ParseVolume``, used by
+    ``docker run``/``create`` since docker 23): a spec of one or two characters is a target alone,
+    a letter followed by ``:`` is a Windows drive and stays in its section. Raises
+    :class:`OptionError` with docker's wording for an empty spec, an empty section between colons
+    (``:/x``, ``/a::/x``, ``/a:/x:``) and more than three sections.
+    """
+    if not spec:
+        raise OptionError("invalid empty volume spec")
+    if len(spec) <= 2:
+        return ""
+    sections: list[str] = []
+    buffer = ""
+    for char in [*spec, None]:  # None ends the last section
+        if char == ":" and len(buffer) == 1 and buffer.isalpha():
+            buffer += char
+        elif char not in (":", None):
+            buffer += char
+        elif not buffer:
+            raise OptionError(f"invalid spec: {spec}: empty section between colons")
+        elif char == ":" and len(sections) == 2:
+            raise OptionError(f"invalid spec: {spec}: too many colons")
+        else:
+            sections.append(buffer)
+            buffer = ""
+    return sections[0] if len(sections) > 1 else ""
+
+
 def _clean_path(path: str) -> str:
     cleaned = os.path.normpath(path)
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
