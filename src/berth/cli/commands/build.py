@@ -240,8 +240,13 @@ def builder_prune(ctx: Any, argv: list[str], prog: str) -> int:
             return 0
     report = ctx.client.post("/build/prune", {"all": args.all or None, "filters": filters,
                                               "keep-storage": args.keep_storage or None}) or {}
-    deleted = report.get("CachesDeleted") or []
-    if deleted:
-        sys.stdout.write("Deleted build cache objects:\n" + "".join(d + "\n" for d in deleted) + "\n")
-    print(f"Total reclaimed space: {output.human_size(report.get('SpaceReclaimed', 0))}")
+    sys.stdout.write(deleted_build_cache(report))
+    print(f"Total reclaimed space: {output.human_size(report.get('SpaceReclaimed', 0), 4)}")
     return 0
+
+
+def deleted_build_cache(report: dict[str, Any]) -> str:
+    """The ``Deleted build cache objects:`` section of a ``POST /build/prune`` answer (record IDs,
+    one a line, then a blank line); ``""`` when none was deleted."""
+    deleted = report.get("CachesDeleted") or []
+    return "Deleted build cache objects:\n" + "".join(d + "\n" for d in deleted) + "\n" if deleted else ""

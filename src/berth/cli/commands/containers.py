@@ -207,14 +207,16 @@ def prune(ctx: Any, argv: list[str], prog: str) -> int:
     if not args.force and not confirm("WARNING! This will remove all stopped containers."):
         return 0
     report = ctx.client.post("/containers/prune", {"filters": filters_param(args.filter)}) or {}
-    deleted = report.get("ContainersDeleted") or []
-    if deleted:
-        print("Deleted Containers:")
-        for cid in deleted:
-            print(cid)
-        print()
-    print(f"Total reclaimed space: {output.human_size(report.get('SpaceReclaimed', 0))}")
+    sys.stdout.write(deleted_containers(report))
+    print(f"Total reclaimed space: {output.human_size(report.get('SpaceReclaimed', 0), 4)}")
     return 0
+
+
+def deleted_containers(report: dict[str, Any]) -> str:
+    """The ``Deleted Containers:`` section of a ``POST /containers/prune`` answer: the IDs, one a
+    line, and a blank line; ``""`` when none was deleted (docker's container prune and system prune)."""
+    deleted = report.get("ContainersDeleted") or []
+    return "Deleted Containers:\n" + "".join(cid + "\n" for cid in deleted) + "\n" if deleted else ""
 
 
 def port(ctx: Any, argv: list[str], prog: str) -> int:

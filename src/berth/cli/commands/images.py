@@ -241,17 +241,21 @@ def prune(ctx: Any, argv: list[str], prog: str) -> int:
     if not args.force and not confirm(warning):
         return 0
     extra = {"dangling": ["false"]} if args.all else {"dangling": ["true"]}
-    report = ctx.client.post("/images/prune", {"filters": filters_param(args.filter, extra)})
-    deleted = report.get("ImagesDeleted") or []
-    if deleted:
-        print("Deleted Images:")
-        for record in deleted:
-            for key in ("Untagged", "Deleted"):
-                if record.get(key):
-                    print(f"{key.lower()}: {record[key]}")
-        print()
-    print(f"Total reclaimed space: {output.human_size(report.get('SpaceReclaimed', 0))}")
+    report = ctx.client.post("/images/prune", {"filters": filters_param(args.filter, extra)}) or {}
+    sys.stdout.write(deleted_images(report))
+    print(f"Total reclaimed space: {output.human_size(report.get('SpaceReclaimed', 0), 4)}")
     return 0
+
+
+def deleted_images(report: dict[str, Any]) -> str:
+    """The ``Deleted Images:`` section of a ``POST /images/prune`` answer (``untagged: REF`` and
+    ``deleted: sha256:...`` lines in the daemon's order, then a blank line); ``""`` when none."""
+    deleted = report.get("ImagesDeleted") or []
+    if not deleted:
+        return ""
+    lines = [f"{key.lower()}: {record[key]}\n" for record in deleted for key in ("Untagged", "Deleted")
+             if record.get(key)]
+    return "Deleted Images:\n" + "".join(lines) + "\n"
 
 
 class HistoryRow:

@@ -271,7 +271,12 @@ def prune(ctx: Any, argv: list[str], prog: str) -> int:
             "WARNING! This will remove all custom networks not used by at least one container."):
         return 0
     report = ctx.client.post("/networks/prune", {"filters": filters}) or {}
-    deleted = report.get("NetworksDeleted") or []
-    if deleted:
-        sys.stdout.write("Deleted Networks:\n" + "".join(name + "\n" for name in deleted) + "\n")
+    sys.stdout.write(deleted_networks(report))
     return 0
+
+
+def deleted_networks(report: dict[str, Any]) -> str:
+    """The ``Deleted Networks:`` section of a ``POST /networks/prune`` answer (names, one a line,
+    then a blank line); ``""`` when none was deleted."""
+    deleted = report.get("NetworksDeleted") or []
+    return "Deleted Networks:\n" + "".join(name + "\n" for name in deleted) + "\n" if deleted else ""

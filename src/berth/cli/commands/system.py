@@ -270,28 +270,55 @@ def _df_row(kind: str, items: list[Any], size: Any, active: Any, total: int | No
             "Size": output.human_size(total_size, 4), "Reclaimable": text}
 
 
+def prune_warning(all_images: bool, volumes: bool) -> str:
+    """The list ``system prune`` asks about before it removes anything (docker CLI 28's wording)."""
+    items = ["all stopped containers", "all networks not used by at least one container"]
+    if volumes:
+        items.append("all anonymous volumes not used by at least one container")
+    items.append("all images without at least one container associated to them" if all_images
+                 else "all dangling images")
+    items.append("all build cache" if all_images else "unused build cache")
+    return "WARNING! This will remove:\n" + "".join(f"  - {item}\n" for item in items)
+
+
 def prune(ctx: Any, argv: list[str], prog: str) -> int:
+    """``system prune [-a] [--volumes] [-f] [--filter k=v]`` ("docker system prune", docker CLI 28).
+
+    Prunes containers, networks, volumes (``--volumes``), images (dangling ones, or every unused one
+    with ``-a``) and build cache in that order, each with the ``--filter`` values, printing each
+    prune's ``Deleted ...:`` section as it comes and then the summed ``Total reclaimed space``. The
+    first daemon error ends the command (status 1); ``until`` with ``--volumes`` is refused first.
+    """
     fs = FlagSet(prog, "[OPTIONS]", "Remove unused data", 0, 0)
-    fs.add("-a, --all")
-    fs.add("-f, --force")
-    fs.add("--volumes")
-    fs.add("--filter", "list")
+    fs.add("-a, --all", help="Remove all unused images not just dangling ones")
+    fs.add("-f, --force", help="Do not prompt for confirmation")
+    fs.add("--volumes", help="Prune anonymous volumes")
+    fs.add("--filter", "list", help='Provide filter values (e.g. "label=<key>=<value>")', metavar="filter")
     args, _ = fs.parse_or_exit(argv)
-    from berth.cli.commands.images import confirm, filters_param
-    if not args.force and not confirm("WARNING! This will remove all stopped containers, unused networks and "
-                                      "dangling images."):
+    from berth.cli.commands.build import deleted_build_cache
+    from berth.cli.commands.containers import deleted_containers
+    from berth.cli.commands.images import confirm, deleted_images, filters_param
+    from berth.cli.commands.networks import deleted_networks
+    from berth.cli.commands.volumes import deleted_volumes
+    filters = filters_param(args.filter)
+    if args.volumes and filters and "until" in filters:
+        sys.stderr.write('ERROR: The "until" filter is not supported with "--volumes"\n')
+        return 1
+    if not args.force and not confirm(prune_warning(args.all, args.volumes)):
         return 0
-    total = 0
-    for path, extra in (("/containers/prune", None), ("/networks/prune", None),
-                        ("/images/prune", {"dangling": ["false" if args.all else "true"]})):
-        try:
-            report = ctx.client.post(path, {"filters": filters_param(args.filter, extra)})
-        except APIError:
-            continue
-        total += (report or {}).get("SpaceReclaimed", 0)
+    image_filters = filters_param(args.filter, {"dangling": ["false" if args.all else "true"]})
+    steps: list[tuple[str, dict[str, Any], Any]] = [
+        ("/containers/prune", {"filters": filters}, deleted_containers),
+        ("/networks/prune", {"filters": filters}, deleted_networks)]
     if args.volumes:
-        report = ctx.client.post("/volumes/prune")
-        total += (report or {}).get("SpaceReclaimed", 0)
-    time.sleep(0)
-    print(f"Total reclaimed space: {output.human_size(total)}")
+        steps.append(("/volumes/prune", {"filters": filters}, deleted_volumes))
+    steps += [("/images/prune", {"filters": image_filters}, deleted_images),
+              ("/build/prune", {"all": args.all or None, "filters": filters}, deleted_build_cache)]
+    total = 0
+    for path, params, section in steps:
+        report = ctx.client.post(path, params) or {}
+        total += report.get("SpaceReclaimed") or 0
+        sys.stdout.write(section(report))
+        sys.stdout.flush()
+    print(f"Total reclaimed space: {output.human_size(total, 4)}")
     return 0

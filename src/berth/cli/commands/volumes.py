@@ -219,8 +219,13 @@ def prune(ctx: Any, argv: list[str], prog: str) -> int:
     if not args.force and not confirm(warning):
         return 0
     report = ctx.client.post("/volumes/prune", {"filters": filters or None}) or {}
-    deleted = report.get("VolumesDeleted") or []
-    if deleted:
-        sys.stdout.write("Deleted Volumes:\n" + "".join(name + "\n" for name in deleted) + "\n")
-    print(f"Total reclaimed space: {output.human_size(report.get('SpaceReclaimed', 0))}")
+    sys.stdout.write(deleted_volumes(report))
+    print(f"Total reclaimed space: {output.human_size(report.get('SpaceReclaimed', 0), 4)}")
     return 0
+
+
+def deleted_volumes(report: dict[str, Any]) -> str:
+    """The ``Deleted Volumes:`` section of a ``POST /volumes/prune`` answer (names, one a line,
+    then a blank line); ``""`` when none was deleted."""
+    deleted = report.get("VolumesDeleted") or []
+    return "Deleted Volumes:\n" + "".join(name + "\n" for name in deleted) + "\n" if deleted else ""
