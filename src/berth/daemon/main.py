@@ -1,7 +1,8 @@
 """``berthd``: the daemon's entry point (DESIGN, "Processes").
 
-Start-up order matters: the data root is locked first (a second daemon on the same root is
-refused), then the fork server is forked while the process is still single-threaded
+Start-up order matters: the data root is locked first, then the exec root, the default bridge
+and the unix sockets are claimed (``locks.claim``): a second daemon sharing any of them is refused
+before it unlinks a socket or touches a bridge. Then the fork server is forked while the process is still single-threaded
 (DESIGN decision 8), then services are built and the API is served. SIGTERM and SIGINT stop
 serving and close the store; containers keep running (live restore).
 """
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from berth.daemon.config import DaemonConfig, parse_args
+from berth.daemon.locks import DaemonConflict, claim
 
 log = logging.getLogger("berth.daemon")
 
@@ -100,7 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     except DataRootLocked as exc:
         print(f"berthd: {exc}", file=sys.stderr)
         return 1
-    config.exec_root.mkdir(parents=True, exist_ok=True)
+    try:
+        locks = claim(config.exec_root, config.hosts, config.bridge_name)
+    except (DaemonConflict, ValueError, OSError) as exc:
+        print(f"berthd: {exc}", file=sys.stderr)
+        os.close(lock_fd)
+        return 1
     forkserver = _start_forkserver(config)
     try:
         asyncio.run(serve(config, forkserver))
@@ -112,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             stop = getattr(forkserver, "stop", None)
             if stop:
                 stop()
+        locks.release()
         os.close(lock_fd)
     return 0
 
