@@ -175,6 +175,7 @@ class _Connection:
                                       reason=_reason(response.status)))
         closed = asyncio.ensure_future(self._watch_close())
         chunks = response.chunks.__aiter__()
+        step: asyncio.Future[Any] = closed  # replaced by the first read
         try:
             while True:
                 step = asyncio.ensure_future(chunks.__anext__())
@@ -190,11 +191,14 @@ class _Connection:
                 if chunk:
                     await self._send(h11.Data(data=chunk))
         finally:
-            closed.cancel()
-            try:
-                await closed
-            except (asyncio.CancelledError, ConnectionError):
-                pass
+            # At shutdown this task is cancelled while ``step`` still runs the producer: stop it
+            # before closing the generator (closing a running one raises RuntimeError).
+            for task in (step, closed):
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, StopAsyncIteration, Exception):
+                    pass
             aclose = getattr(response.chunks, "aclose", None)
             if aclose:
                 try:
@@ -305,13 +309,25 @@ class APIServer:
             self._connections.add(task)
         try:
             await _Connection(self.router, reader, writer).serve()
+        except asyncio.CancelledError:
+            # Only ``close`` (or the loop's end) cancels a connection: the daemon is stopping, an
+            # expected end and no error. Python 3.11's stream callback logs a cancelled
+            # connection task as an ERROR with a traceback, so the task must end normally.
+            if not writer.is_closing():
+                writer.close()
         finally:
             self._connections.discard(task)  # type: ignore[arg-type]
 
     async def close(self) -> None:
-        """Stop listening and remove the unix sockets."""
+        """Stop listening, end every open connection (streams included) and remove the unix
+        sockets."""
         for server in self._servers:
             server.close()
+        connections = list(self._connections)
+        for task in connections:
+            task.cancel()  # streams (events, logs -f, attach) never end on their own
+        if connections:
+            await asyncio.wait(connections, timeout=2)
         for server in self._servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), 2)
