@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -76,11 +77,15 @@ class ImageStore:
         for row in self.db.query("SELECT ref, image_id FROM digests"):
             if row["image_id"] in self._images:
                 self._images[row["image_id"]].digests.append(row["ref"])
+        # rows left by berth versions that kept them after their image was deleted
+        self.db.execute("DELETE FROM build_cache WHERE image_id NOT IN (SELECT id FROM images) "
+                        "OR (parent != '' AND parent NOT IN (SELECT id FROM images))")
 
     def _drop_row(self, iid: str) -> None:
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM tags WHERE image_id = ?", (iid,))
             tx.execute("DELETE FROM digests WHERE image_id = ?", (iid,))
+            _forget_build_steps(tx, iid)
             tx.execute("DELETE FROM images WHERE id = ?", (iid,))
 
     # ----- layers --------------------------------------------------------------------------
@@ -261,7 +266,8 @@ class ImageStore:
 
     # ----- removal -------------------------------------------------------------------------
     def delete_image(self, image: Image) -> None:
-        """Remove an untagged image with no children, and the layers no other image uses.
+        """Remove an untagged image with no children, the build cache rows naming it (as a step's
+        result or parent, in the same transaction as its row) and the layers no other image uses.
 
         Raises Conflict when it still has references or child images.
         """
@@ -270,7 +276,9 @@ class ImageStore:
                 raise Conflict(f"image {image.id} is still referenced")
             if self.children(image.id):
                 raise Conflict(f"image {image.id} has dependent child images")
-            self.db.execute("DELETE FROM images WHERE id = ?", (image.id,))
+            with self.db.transaction() as tx:
+                _forget_build_steps(tx, image.id)
+                tx.execute("DELETE FROM images WHERE id = ?", (image.id,))
             self._images.pop(image.id, None)
             self.content.delete(image.id)
             self._release_layers(image.chain_ids)
@@ -336,3 +344,9 @@ def _missing_name(name: str) -> str:
     if len(name) == 64 and refs.is_image_id_prefix(name):
         return "sha256:" + name
     return refs.with_default_tag(refs.parse_normalized_named(name)).familiar()
+
+
+def _forget_build_steps(tx: sqlite3.Connection, iid: str) -> None:
+    """Drop the ``build_cache`` rows whose step produced image ``iid`` or ran on it: a hit on them
+    could only name a missing image (docker's classic cache is the images themselves)."""
+    tx.execute("DELETE FROM build_cache WHERE image_id = ? OR parent = ?", (iid, iid))
