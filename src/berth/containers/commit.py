@@ -108,7 +108,7 @@ async def commit(containers: Any, ref: str, body: dict[str, Any] | None, *, repo
     config = commit_config(c, body, changes or [])
     paused_here = pause and c.state.running and c.state.status == "running"
     if paused_here:
-        await containers.pause(c.id)
+        await containers.pause(c.id, by_commit=True)
     try:
         image = await _write_image(containers, c, config, comment, author)
         if target is not None:
@@ -118,7 +118,8 @@ async def commit(containers: Any, ref: str, body: dict[str, Any] | None, *, repo
                       "image": c.image, "name": c.name})
         containers.events.publish("container", "commit", c.id, attrs)
     finally:  # dockerd's order of events: pause, tag, commit, unpause
-        if paused_here and c.state.status == "paused":
+        # Only the commit's own pause: one the user made meanwhile (after an unpause) stays.
+        if paused_here and c.state.status == "paused" and c.state.commit_paused:
             await containers.unpause(c.id)
     return {"Id": image.id}
 

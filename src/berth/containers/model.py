@@ -66,6 +66,9 @@ class State:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     health: Health | None = None
+    # True while the container is frozen by a commit rather than by ``docker pause``: a daemon
+    # killed mid-commit never unpauses, so the next one thaws it at restore (not in the API).
+    commit_paused: bool = False
 
     @property
     def running(self) -> bool:

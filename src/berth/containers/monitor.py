@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from berth.aio import spawn
 from berth.containers.model import Container
 from berth.errors import BerthError, NotFound
+from berth.runtime import cgroups
 from berth.runtime.shimclient import ShimClient
 from berth.runtime.shimproto import ExitStatus
 from berth.timeutil import parse_rfc3339_ns, rfc3339_nano
@@ -70,6 +71,7 @@ async def on_exit(svc: ContainerService, c: Container, status: ExitStatus) -> No
         await svc.starter.cleanup(c)
         ran_for = time.time() - _seconds(c.state.started_at)
         c.state.status = "exited"
+        c.state.commit_paused = False
         c.state.pid = 0
         c.state.exit_code = status.exit_code
         c.state.oom_killed = bool(status.oom_killed)
@@ -143,6 +145,12 @@ async def restore(svc: ContainerService) -> None:
         if c.state.status != "restarting" and shim.is_alive():
             running.append(c)
             watch(svc, c, shim)
+            if c.state.commit_paused:
+                await _undo_commit_pause(svc, c)
+            elif c.state.status == "running":
+                # Frozen for a ``cp`` (or before a pause was recorded) by a daemon killed then:
+                # nobody paused it, so it must run.
+                await asyncio.to_thread(_thaw_quietly, c.cgroup_path)
             if c.state.status == "running":
                 svc.health.resume(c)
             continue
@@ -161,6 +169,26 @@ async def restore(svc: ContainerService) -> None:
                     await svc._start(c)
             except BerthError as exc:
                 log.warning("restarting %s at daemon start failed: %s", c.id, exc)
+
+
+async def _undo_commit_pause(svc: ContainerService, c: Container) -> None:
+    """Thaw a container a commit froze when the daemon died under it: dockerd pauses only for
+    the diff (``docker commit`` reference), so nothing else would ever unpause it."""
+    log.info("container %s was paused by a commit the last daemon did not finish: unpausing", c.id)
+    try:
+        await svc._thaw(c)
+    except (OSError, TimeoutError) as exc:
+        log.warning("cannot unpause %s after an interrupted commit: %s", c.id, exc)
+        return
+    svc._event("unpause", c)
+
+
+def _thaw_quietly(cgroup_path: str) -> None:
+    try:
+        if cgroups.is_frozen(cgroup_path):
+            cgroups.thaw(cgroup_path)
+    except (OSError, KeyError, TimeoutError) as exc:
+        log.warning("cannot thaw %s: %s", cgroup_path, exc)
 
 
 def _seconds(stamp: str) -> float:

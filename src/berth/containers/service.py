@@ -224,6 +224,7 @@ class ContainerService:
             message = f"OCI runtime create failed: {exc.message}: unknown"
             raise (InvalidParameter(message) if code in (126, 127) else SystemError_(message)) from None
         c.state.status = "running"
+        c.state.commit_paused = False
         c.state.started_at = rfc3339_nano()
         c.state.exit_code = 0
         c.state.error = ""
@@ -391,13 +392,25 @@ class ContainerService:
         self.store.save(c)
         self._event("rename", c, oldName=f"/{old}")
 
-    async def pause(self, ref: str) -> None:
+    async def pause(self, ref: str, by_commit: bool = False) -> None:
+        """``POST /containers/{id}/pause``: freeze the container's cgroup. ``by_commit`` marks the
+        pause as a commit's (recorded before freezing, so a daemon killed mid-commit leaves a
+        record that restore thaws; a user's pause survives restarts). Raises NotFound, Conflict."""
         c = self.get(ref)
         if not c.state.running:
             raise Conflict(f"Container {c.id} is not running")
         if c.state.status == "paused":
             raise Conflict(f"Container {c.id} is already paused")
-        await asyncio.to_thread(cgroups.freeze, c.cgroup_path)
+        if c.state.commit_paused != by_commit:
+            c.state.commit_paused = by_commit
+            self.store.save(c)
+        try:
+            await asyncio.to_thread(cgroups.freeze, c.cgroup_path)
+        except BaseException:
+            if c.state.commit_paused:
+                c.state.commit_paused = False
+                self.store.save(c)
+            raise
         c.state.status = "paused"
         self.health.stop(c)
         self.store.save(c)
@@ -405,8 +418,9 @@ class ContainerService:
 
     async def _thaw(self, c: Container) -> None:
         await asyncio.to_thread(cgroups.thaw, c.cgroup_path)
-        if c.state.status == "paused":
-            c.state.status = "running"
+        if c.state.status == "paused" or c.state.commit_paused:
+            c.state.status = "running" if c.state.status == "paused" else c.state.status
+            c.state.commit_paused = False
             self.store.save(c)
 
     async def unpause(self, ref: str) -> None:
