@@ -123,6 +123,8 @@ class Daemon:
         remove_cgroups(self.root)
         shutil.rmtree(self.exec_root, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        # a SIGKILLed berthd leaves its (unlocked) bridge claim file behind
+        Path(f"/run/lock/berth-bridge-bt{self.tag[:6]}.lock").unlink(missing_ok=True)
         left = wait_for_no_leftovers(made)
         if left:
             raise AssertionError(f"berthd {self.tag} left behind: {', '.join(left)}")
