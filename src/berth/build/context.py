@@ -75,19 +75,21 @@ def _fields(member: tarfile.TarInfo) -> dict[str, object]:
 
 
 def extract_tar(stream: BinaryIO, root: Path, *, sums: dict[str, str] | None = None,
-                keep_owner: bool = True) -> None:
+                keep_owner: bool = True) -> int | None:
     """Unpack the (maybe compressed) tar ``stream`` into the directory ``root``, safely.
 
     With ``sums`` each entry's tarsum is recorded there (first entry of a name wins, as
     docker's lookup does). Owners are kept when ``keep_owner``; modes, mtimes and xattrs are.
     Directories the tar implies without listing them get mode 0755 and mtime 0, so the same
-    tar always gives the same tree.
+    tar always gives the same tree. ``root`` itself is left as it is; the mtime (ns) of the
+    tar's own root entry (``./``), if it has one, is returned for the caller to apply.
 
     Raises:
         InvalidParameter: a corrupt tar or a name outside ``root``.
         SystemError_: the disk failed.
     """
     times: dict[Path, int] = {}
+    root_mtime: int | None = None
     try:
         with tarfile.open(fileobj=cast(BinaryIO, decompress(stream)), mode="r|", encoding=ENCODING,
                           errors=ERRORS) as tar:
@@ -99,6 +101,8 @@ def extract_tar(stream: BinaryIO, root: Path, *, sums: dict[str, str] | None = N
                     _make_parents(root, path.parent, times)
                     _create(tar, member, path, root, digest)
                     _set_metadata(path, member, keep_owner, times)
+                elif member.isdir() and root_mtime is None:
+                    root_mtime = mtime_ns(member)
                 if sums is not None and rel not in sums:
                     sums[rel] = digest.hexdigest()
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -108,6 +112,7 @@ def extract_tar(stream: BinaryIO, root: Path, *, sums: dict[str, str] | None = N
     for path, ns in times.items():
         if path.is_dir() and not path.is_symlink():
             os.utime(path, ns=(ns, ns), follow_symlinks=False)
+    return root_mtime
 
 
 def _make_parents(root: Path, directory: Path, times: dict[Path, int]) -> None:

@@ -12,9 +12,14 @@ implements them (``builder/dockerfile/copy.go``):
 * ADD extracts a local tar (plain, gzip, bzip2, xz) into the destination, keeping its owners;
 * everything copied belongs to 0:0 unless ``--chown``; modes and mtimes come from the source.
 
-Reproducibility (berth's choice, docker stamps the current time): directories the step had to
-create get mtime 0, and existing directories the step wrote into keep the mtime they had, so
-the same sources on the same parent give a byte-identical layer.
+Directory mtimes (berth's choice: dockerd 20.10 stamps the build's current time on every
+directory a COPY or ADD creates or writes into, measured with ``stat -c %Y``): the destination
+of a directory source takes the source directory's mtime, as ``cp -a`` would (the context root
+has none, the docker CLI sends no entry for it); an archive's destination takes the mtime of the
+archive's root entry (``./``) when it has one; other directories the step had to create get
+mtime 0, and existing directories the step wrote into keep the mtime they had. So the same
+sources on the same parent give a byte-identical layer, and no COPY leaves a 1970 directory
+where the source had a date. Mtimes never enter the cache checksums (:mod:`berth.build.sources`).
 """
 
 from __future__ import annotations
@@ -210,6 +215,7 @@ class Writer:
 
     def __post_init__(self) -> None:
         self._kept: dict[Path, int] = {}      # existing directories written into -> their mtime
+        self._stamped: set[Path] = set()      # destinations given their source's mtime
         self._created: list[Path] = []
         self._dir_times: list[tuple[Path, int]] = []
         self._links: dict[tuple[int, int], Path] = {}
@@ -220,10 +226,14 @@ class Writer:
         if source.extract:
             self.make_dirs(target)
             with open(source.path, "rb") as raw:
-                extract_tar(raw, target)
+                root_mtime = extract_tar(raw, target)
+            if root_mtime is not None:
+                self._stamp(target, root_mtime)
         elif source.path.is_dir():
             self.make_dirs(target)
             self._copy_tree(source.path, target)
+            if source.path != source.tree.root:
+                self._stamp(target, os.lstat(source.path).st_mtime_ns)
         else:
             if dest.endswith("/") or target.is_dir():
                 target = target / posixpath.basename(source.name.rstrip("/") or source.path.name)
@@ -259,8 +269,17 @@ class Writer:
             else:
                 self._keep_time(current)
 
+    def _stamp(self, directory: Path, ns: int) -> None:
+        """Give ``directory`` the mtime ``ns`` at :meth:`finish` (a later copy to it wins)."""
+        if directory in self._created:
+            self._created.remove(directory)
+        self._kept.pop(directory, None)
+        self._stamped.add(directory)
+        self._dir_times = [(path, t) for path, t in self._dir_times if path != directory]
+        self._dir_times.append((directory, ns))
+
     def _keep_time(self, path: Path) -> None:
-        if path not in self._kept and path not in self._created:
+        if path not in self._kept and path not in self._created and path not in self._stamped:
             self._kept[path] = os.lstat(path).st_mtime_ns
 
     def _copy_tree(self, source: Path, target: Path) -> None:
