@@ -61,3 +61,21 @@ def test_good_volume_specs_become_binds_or_volumes(spec, binds, volumes):
 @pytest.mark.parametrize("spec,source", [("/a:/b", "/a"), ("name:/b:rw", "name"), ("/b", ""), ("ab", "")])
 def test_volume_source(spec, source):
     assert volume_source(spec) == source
+
+
+# docker's CLI makes a host path of `.` or `./...` absolute (cli/command/container/opts.go)
+RELATIVE_BINDS = [
+    ("./data:/x", "{cwd}/data:/x"),
+    (".:/x:ro", "{cwd}:/x:ro"),
+    ("./a/../b:/x", "{cwd}/b:/x"),
+    ("data:/x", "data:/x"),          # a volume name
+    ("/abs:/x", "/abs:/x"),
+    ("../up:/x", "../up:/x"),        # docker sends it as is; the daemon refuses it
+]
+
+
+@pytest.mark.parametrize("spec,bind", RELATIVE_BINDS)
+def test_relative_bind_sources_are_made_absolute(spec, bind, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    body = build(f"-v {shlex.quote(spec)} busybox true").body
+    assert body["HostConfig"]["Binds"] == [bind.format(cwd=tmp_path)]

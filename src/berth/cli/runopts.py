@@ -22,6 +22,7 @@ from typing import Any
 from berth.cli.flags import FlagSet, Namespace
 from berth.cli.runspecs import (
     DEVICE_CGROUP_RULE,
+    absolute_bind,
     device_mapping,
     mount_spec,
     network_attachment,
@@ -328,7 +329,7 @@ def _host_config(args: Namespace, values: dict[str, Any], bindings: dict[str, An
     networks = args.network + args.net
     host: dict[str, Any] = {
         # docker's CLI collects -v values in a map: the same spec twice is one bind, not a duplicate
-        "Binds": list(dict.fromkeys(v for v in args.volume if volume_source(v) != "")) or None,
+        "Binds": list(dict.fromkeys(absolute_bind(v) for v in args.volume if volume_source(v) != "")) or None,
         "ContainerIDFile": args.cidfile,
         "LogConfig": {"Type": args.log_driver, "Config": dict(sorted(split_kv(v) for v in args.log_opt))},
         "NetworkMode": network_attachment(networks[0])[0] if networks else "default",

@@ -246,6 +246,16 @@ def volume_source(spec: str) -> str:
     return sections[0] if len(sections) > 1 else ""
 
 
+def absolute_bind(spec: str) -> str:
+    """A ``-v`` bind spec whose host path is ``.`` or starts with ``./`` made absolute against
+    the current directory, as docker's CLI does before sending ``HostConfig.Binds`` (docker run
+    reference, "Mount volume (-v, --read-only)"); other specs are returned unchanged."""
+    source, sep, rest = spec.partition(":")
+    if sep and (source == "." or source.startswith("./")):
+        return f"{os.path.abspath(source)}:{rest}"
+    return spec
+
+
 def _clean_path(path: str) -> str:
     cleaned = os.path.normpath(path)
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
