@@ -11,6 +11,7 @@ for the session-end check (``session_leftovers``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -156,24 +157,67 @@ class Daemon:
 
 
 def kill_shims(*roots: Path) -> None:
-    """SIGKILL every process whose command line or cwd mentions one of ``roots`` and every
-    process in a berth cgroup created by them (containers and shims)."""
+    """SIGKILL every process whose command line, environment or open files mention one of
+    ``roots`` (shims retitle themselves ``berth-shim ...``, so their open files are what names
+    them; a container init not yet started is a fork of its shim and holds the same files)."""
+    found = processes_using(*roots)
+    doomed = set(found)
+    for pid in [*found, *_children(found)]:  # a shim's container: its init and the init's cgroup
+        doomed.add(pid)
+        doomed.update(_berth_cgroup_members(pid))
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.1)
+
+
+def _children(parents: list[int]) -> list[int]:
+    wanted, out = set(parents), []
+    for pid_s in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(Path(f"/proc/{pid_s}/stat").read_text().rsplit(")", 1)[1].split()[1]) in wanted:
+                out.append(int(pid_s))
+    return out
+
+
+def _berth_cgroup_members(pid: int) -> set[int]:
+    """Every process in the berth container cgroups ``pid`` belongs to (v1 and v2)."""
+    members: set[int] = set()
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if "/berth/" not in path:
+                continue
+            name = controllers.split(",")[0].replace("name=", "") if controllers else "unified"
+            for group in (f"/sys/fs/cgroup/{name}{path}", f"/sys/fs/cgroup{path}"):  # hybrid, then pure v2
+                with contextlib.suppress(OSError, ValueError):
+                    members.update(int(p) for p in Path(f"{group}/cgroup.procs").read_text().split())
+                    break
+    return members
+
+
+def processes_using(*roots: Path) -> list[int]:
+    """PIDs (not ours) whose command line, environment, working directory or open file
+    descriptors name a path under one of ``roots``."""
     needles = [str(r) for r in roots]
-    me = os.getpid()
+    me, found = os.getpid(), []
     for pid_s in os.listdir("/proc"):
         if not pid_s.isdigit() or int(pid_s) == me:
             continue
         try:
-            cmd = Path(f"/proc/{pid_s}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            environ = Path(f"/proc/{pid_s}/environ").read_bytes().decode(errors="replace")
+            texts = [Path(f"/proc/{pid_s}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"),
+                     Path(f"/proc/{pid_s}/environ").read_bytes().decode(errors="replace"),
+                     os.readlink(f"/proc/{pid_s}/cwd")]
+            for fd in os.listdir(f"/proc/{pid_s}/fd"):
+                with contextlib.suppress(OSError):
+                    texts.append(os.readlink(f"/proc/{pid_s}/fd/{fd}"))
         except OSError:
             continue
-        if any(n in cmd or n in environ for n in needles):
-            try:
-                os.kill(int(pid_s), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    time.sleep(0.1)
+        if any(n in t for n in needles for t in texts):
+            found.append(int(pid_s))
+    return found
 
 
 def unmount_under(root: Path) -> None:

@@ -17,7 +17,7 @@ import logging
 import signal as signals
 from typing import Any
 
-from berth.aio import spawn
+from berth.aio import spawn, uncancellable
 from berth.containers import monitor, views
 from berth.containers.attach import AttachHub
 from berth.containers.create import build_container, merge_update, update_resources
@@ -186,7 +186,14 @@ class ContainerService:
 
     # ----- start -------------------------------------------------------------------------
     async def start(self, ref: str) -> None:
-        """``POST /containers/{id}/start``. Raises NotModified when already running."""
+        """``POST /containers/{id}/start``. Raises NotModified when already running.
+
+        A cancelled caller (a client gone, a build cut short) does not cut the start short: it runs
+        to its end under the container's lock, so no shim is left spawned but unrecorded, and a
+        ``remove`` that follows waits for it."""
+        await uncancellable(self._start_locked(ref), name=f"start {ref}")
+
+    async def _start_locked(self, ref: str) -> None:
         c = self.get(ref)
         async with self._lock(c.id):
             if c.state.status == "paused":
@@ -264,17 +271,16 @@ class ContainerService:
         exits_before = self._exits.get(c.id, 0)
         if c.state.status == "paused":
             await self._thaw(c)
-        if timeout >= 0 or timeout < 0:
-            try:
-                await shim.kill(sig)
-                self._event("kill", c, signal=str(sig))
-            except BerthError:
-                pass
-            if timeout < 0:
-                await self._wait_exit(c, exits_before, None)
-                return
-            if await self._wait_exit(c, exits_before, timeout):
-                return
+        try:
+            await shim.kill(sig)
+            self._event("kill", c, signal=str(sig))
+        except BerthError:
+            pass
+        if timeout < 0:
+            await self._wait_exit(c, exits_before, None)
+            return
+        if await self._wait_exit(c, exits_before, timeout):
+            return
         try:
             await shim.kill(signals.SIGKILL)
             self._event("kill", c, signal=str(int(signals.SIGKILL)))
@@ -355,22 +361,32 @@ class ContainerService:
             raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
                            "attempting removal or force remove")
         c.manually_stopped = True
-        if c.state.running and c.state.status != "restarting":
-            await self._stop(c, 0 if force else -1)
-        async with self._lock(c.id):
-            if self.store.find(c.id) is None:
-                return
-            c.state.status = "removing"
-            if self.networks is not None:
-                await self.networks.forget(c)
-            if self.volumes is not None:
-                await self.volumes.remove_container(c, volumes)
-            self.runner.remove_rootfs(c.id)
-            self.store.remove(c)
-            self._removed.add(c.id)
-            self._event("destroy", c)
+        while True:
+            if c.state.running and c.state.status != "restarting":
+                await self._stop(c, 0 if force else -1)
+            async with self._lock(c.id):
+                if self.store.find(c.id) is None:
+                    return
+                if not (c.state.running and c.state.status != "restarting"):
+                    await self._remove_locked(c, volumes)
+                    break
+                if not force:  # a start ended while we waited for the lock
+                    raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
+                                   "attempting removal or force remove")
         await self._notify(c.id)
         self._locks.pop(c.id, None)
+
+    async def _remove_locked(self, c: Container, volumes: bool) -> None:
+        """The removal itself, ``c`` stopped and its lock held."""
+        c.state.status = "removing"
+        if self.networks is not None:
+            await self.networks.forget(c)
+        if self.volumes is not None:
+            await self.volumes.remove_container(c, volumes)
+        self.runner.remove_rootfs(c.id)
+        self.store.remove(c)
+        self._removed.add(c.id)
+        self._event("destroy", c)
 
     # ----- rename / pause / update -------------------------------------------------------
     async def rename(self, ref: str, new_name: str) -> None:
