@@ -6,7 +6,8 @@ policies; Engine API "Container" section for status codes and messages). Each co
 lifecycle operations are serialised by a per-container lock; a monitor task per running
 container waits on its shim and handles the exit (state, cleanup, restart policy, auto-remove):
 see :mod:`.monitor`. How a process is brought up (rootfs, volumes, network, spec, shim) is
-:mod:`.starter`; this module keeps the containers' state, locks and events.
+:mod:`.starter`; create, rename, pause, update and prune are :mod:`.admin`; this module keeps the
+containers' state, locks and events, and starts, stops and removes them.
 """
 
 from __future__ import annotations
@@ -18,18 +19,15 @@ import signal as signals
 from typing import Any
 
 from berth.aio import spawn, uncancellable
-from berth.containers import monitor, views
+from berth.containers import admin, monitor, views
 from berth.containers.attach import AttachHub
-from berth.containers.create import build_container, merge_update, update_resources
 from berth.containers.exec import ExecService
 from berth.containers.health import HealthMonitor
-from berth.containers.model import ZERO_TIME, Container, random_name
+from berth.containers.model import ZERO_TIME, Container
 from berth.containers.runner import Runner
 from berth.containers.starter import Starter
 from berth.containers.store import ContainerStore
-from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemError_
-from berth.filters import check_keys
-from berth.runtime import cgroups
+from berth.errors import BerthError, Conflict, InvalidParameter, NotModified, SystemError_
 from berth.runtime.process import RuntimeFailure
 from berth.runtime.shimclient import ShimClient
 from berth.runtime.shimproto import start_error_exit_code
@@ -125,64 +123,10 @@ class ContainerService:
                 out["stopped"] += 1
         return out
 
-    # ----- create ------------------------------------------------------------------------
+    # ----- create / rename / pause / update (see :mod:`.admin`) -----------------------
     async def create(self, body: dict[str, Any], name: str = "") -> dict[str, Any]:
-        """``POST /containers/create``. Raises NotFound (image), Conflict (name), InvalidParameter."""
-        image_ref = body.get("Image") or ""
-        if not image_ref:
-            raise InvalidParameter("Config cannot be empty in order to create a container")
-        image = self._image_for_create(image_ref)
-        if name:
-            name = self.store.check_name(name)
-        else:
-            name = random_name()
-            retry = 0
-            while self.store.name_owner(name) is not None:
-                retry += 1
-                name = random_name(retry)
-        c = build_container(body, name, image_ref, image.id, image.container_config, self.config.default_runtime)
-        if not c.host_config.get("CgroupnsMode"):
-            c.host_config["CgroupnsMode"] = self.runner.cgroupns_default
-        warnings = list(await self.networks.validate(c) or []) if self.networks is not None else []
-        created_volumes = False
-        try:
-            if self.volumes is not None:
-                await self.volumes.validate(c, image.container_config)
-                created_volumes = True
-            self.runner.create_rootfs(c.id, image.top_layer)
-            if self.volumes is not None and self.volumes.wants_image_content(c):
-                await self._populate_volumes(c)
-            self.store.add(c)
-        except BaseException:
-            if created_volumes:
-                await self.volumes.remove_container(c, True)
-            self.runner.remove_rootfs(c.id)
-            raise
-        self._event("create", c)
-        return {"Id": c.id, "Warnings": warnings}
-
-    async def _populate_volumes(self, c: Container) -> None:
-        # dockerd copies image content into new volumes at create, not start: `cp` into a created
-        # container's volume, or another container sharing it, sees that content before any start.
-        rootfs = self.runner.mount_rootfs(c.id)
-        try:
-            await self.volumes.populate(c, rootfs)
-        finally:
-            self.runner.unmount_rootfs(c.id)
-
-    def _image_for_create(self, ref: str) -> Any:
-        try:
-            return self.images.get(ref)
-        except NotFound:
-            from berth.images import reference as refs
-            shown = ref
-            try:
-                parsed = refs.parse_normalized_named(ref)
-                if not parsed.digest:
-                    shown = refs.with_default_tag(parsed).familiar()
-            except InvalidParameter:
-                pass
-            raise NotFound(f"No such image: {shown}") from None
+        """``POST /containers/create`` (:func:`.admin.create`)."""
+        return await admin.create(self, body, name)
 
     # ----- start -------------------------------------------------------------------------
     async def start(self, ref: str) -> None:
@@ -388,78 +332,24 @@ class ContainerService:
         self._removed.add(c.id)
         self._event("destroy", c)
 
-    # ----- rename / pause / update -------------------------------------------------------
     async def rename(self, ref: str, new_name: str) -> None:
-        """``POST /containers/{id}/rename``. Raises NotFound, InvalidParameter (empty, same or bad
-        name) and Conflict (name in use), the last two prefixed ``Error when allocating new name:``
-        and naming the new name with its ``/``, as dockerd's daemon/rename.go does."""
-        if not ref or not new_name:
-            raise InvalidParameter("Neither old nor new names may be empty")
-        c = self.get(ref)
-        wanted = new_name if new_name.startswith("/") else f"/{new_name}"
-        if wanted == f"/{c.name}":
-            raise InvalidParameter("Renaming a container with the same name as its current name")
-        try:
-            name = self.store.check_name(wanted, c.id)
-        except (InvalidParameter, Conflict) as exc:
-            raise type(exc)(f"Error when allocating new name: {exc.message}") from None
-        old = c.name
-        c.name = name
-        self.store.save(c)
-        self._event("rename", c, oldName=f"/{old}")
+        """``POST /containers/{id}/rename`` (:func:`.admin.rename`)."""
+        await admin.rename(self, ref, new_name)
 
     async def pause(self, ref: str, by_commit: bool = False) -> None:
-        """``POST /containers/{id}/pause``: freeze the container's cgroup. ``by_commit`` marks the
-        pause as a commit's (recorded before freezing, so a daemon killed mid-commit leaves a
-        record that restore thaws; a user's pause survives restarts). Raises NotFound, Conflict."""
-        c = self.get(ref)
-        if not c.state.running:
-            raise Conflict(f"Container {c.id} is not running")
-        if c.state.status == "paused":
-            raise Conflict(f"Container {c.id} is already paused")
-        if c.state.commit_paused != by_commit:
-            c.state.commit_paused = by_commit
-            self.store.save(c)
-        try:
-            await asyncio.to_thread(cgroups.freeze, c.cgroup_path)
-        except BaseException:
-            if c.state.commit_paused:
-                c.state.commit_paused = False
-                self.store.save(c)
-            raise
-        c.state.status = "paused"
-        self.health.stop(c)
-        self.store.save(c)
-        self._event("pause", c)
+        """``POST /containers/{id}/pause`` (:func:`.admin.pause`)."""
+        await admin.pause(self, ref, by_commit)
 
     async def _thaw(self, c: Container) -> None:
-        await asyncio.to_thread(cgroups.thaw, c.cgroup_path)
-        if c.state.status == "paused" or c.state.commit_paused:
-            c.state.status = "running" if c.state.status == "paused" else c.state.status
-            c.state.commit_paused = False
-            self.store.save(c)
+        await admin.thaw(self, c)
 
     async def unpause(self, ref: str) -> None:
-        c = self.get(ref)
-        if c.state.status != "paused":
-            raise Conflict(f"Container {c.id} is not paused")
-        await self._thaw(c)
-        self.health.resume(c)
-        self._event("unpause", c)
+        """``POST /containers/{id}/unpause`` (:func:`.admin.unpause`)."""
+        await admin.unpause(self, ref)
 
     async def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /containers/{id}/update``: resources and restart policy (live when running)."""
-        c = self.get(ref)
-        merged = merge_update(c.host_config, body, c.id)
-        if c.state.running:
-            try:
-                await asyncio.to_thread(cgroups.update, c.cgroup_path, update_resources(merged))
-            except OSError as exc:
-                raise SystemError_(f"Cannot update container {c.id}: {exc.strerror or exc}") from exc
-        c.host_config = merged
-        self.store.save(c)
-        self._event("update", c)
-        return {"Warnings": []}
+        """``POST /containers/{id}/update`` (:func:`.admin.update`)."""
+        return await admin.update(self, ref, body)
 
     # ----- list / inspect / prune --------------------------------------------------------
     def list(self, all_: bool = False, limit: int = -1, size: bool = False,
@@ -471,20 +361,8 @@ class ContainerService:
         return views.inspect(self, c, size)
 
     async def prune(self, filters: dict[str, builtins.list[str]]) -> dict[str, Any]:
-        """``POST /containers/prune``: remove stopped containers (filters: until, label)."""
-        check_keys(filters, {"until", "label", "label!"})
-        deleted, reclaimed = [], 0
-        for c in self.store.all():
-            if c.state.running or not views.prune_match(c, filters):
-                continue
-            try:
-                reclaimed += self.size_rw(c)
-                await self.remove(c.id, volumes=False)
-                deleted.append(c.id)
-            except BerthError:
-                continue
-        self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+        """``POST /containers/prune`` (:func:`.admin.prune`)."""
+        return await admin.prune(self, filters)
 
     def size_rw(self, c: Container) -> int:
         try:
