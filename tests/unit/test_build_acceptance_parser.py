@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from berth.build.commands import split_stages, to_command
 from berth.build.dispatch_run import run_argv
 from berth.build.dockerignore import Matcher, read_patterns, walk_context
-from berth.build.instructions import split_stages, to_command
 from berth.build.parser import parse
 from berth.build.shell import StageScope, expand_instruction, meta_arg_values
 

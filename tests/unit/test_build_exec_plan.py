@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from berth.build.commands import to_command
 from berth.build.dispatch_run import run_argv
-from berth.build.instructions import DockerfileError, to_command
+from berth.build.instructions import DockerfileError
 from berth.build.job import StageState
 from berth.build.parser import parse
 from berth.build.plan import make_plan, stage_index

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from berth.build.instructions import (
+from berth.build.commands import (
     ArgCommand,
     CmdCommand,
     CopyCommand,
-    DockerfileError,
     FromCommand,
     HealthcheckCommand,
-    Heredoc,
     KeyValueCommand,
     ListCommand,
     OnbuildCommand,
@@ -20,6 +18,7 @@ from berth.build.instructions import (
     split_stages,
     to_command,
 )
+from berth.build.instructions import DockerfileError, Heredoc
 from berth.build.parser import extract_flags, parse, split_words
 from berth.errors import InvalidParameter
 from berth.timeutil import parse_go_duration

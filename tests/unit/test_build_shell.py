@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from berth.build.instructions import Heredoc, split_stages
+from berth.build.commands import split_stages
+from berth.build.instructions import Heredoc
 from berth.build.parser import parse
 from berth.build.shell import (
     PROXY_ARGS,

@@ -19,8 +19,9 @@ import urllib.request
 from pathlib import Path
 
 from berth.build import copy as copying
+from berth.build.commands import CopyCommand, ValueCommand
 from berth.build.identity import parse_chmod, parse_chown
-from berth.build.instructions import CopyCommand, Instruction, ValueCommand
+from berth.build.instructions import Instruction
 from berth.build.job import Step
 from berth.build.remote import download, is_url
 from berth.build.shell import expand_heredoc

@@ -13,16 +13,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from berth.build import gofmt
-from berth.build.instructions import (
+from berth.build.commands import (
     ArgCommand,
     CmdCommand,
     HealthcheckCommand,
-    Instruction,
     KeyValueCommand,
     ListCommand,
     OnbuildCommand,
     ValueCommand,
 )
+from berth.build.instructions import Instruction
 from berth.build.job import Step
 from berth.errors import InvalidParameter
 from berth.goquote import quote_list

@@ -21,7 +21,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from berth.build.instructions import Instruction, RunCommand
+from berth.build.commands import RunCommand
+from berth.build.instructions import Instruction
 from berth.build.job import Step
 from berth.errors import BerthError, InvalidParameter, SystemError_, Unavailable
 from berth.runtime.jsonlog import follow_log

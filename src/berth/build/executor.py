@@ -14,7 +14,8 @@ import asyncio
 import dataclasses
 
 from berth.build import dispatch_files, dispatch_meta, dispatch_run
-from berth.build.instructions import DockerfileError, Instruction, to_command
+from berth.build.commands import to_command
+from berth.build.instructions import DockerfileError, Instruction
 from berth.build.job import BuildJob, StageState, Step
 from berth.build.output import Channel
 from berth.build.parser import parse

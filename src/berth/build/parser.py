@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 
-from berth.build.instructions import Dockerfile, DockerfileError, Heredoc, Instruction, to_command
+from berth.build.commands import to_command
+from berth.build.instructions import Dockerfile, DockerfileError, Heredoc, Instruction
 from berth.goquote import quote
 
 KNOWN_DIRECTIVES = ("syntax", "escape")

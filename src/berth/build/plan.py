@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from berth.build.instructions import Dockerfile, DockerfileError, Instruction, Stage, split_stages
+from berth.build.commands import split_stages
+from berth.build.instructions import Dockerfile, DockerfileError, Instruction, Stage
 from berth.build.shell import ExpansionError, meta_arg_values, process_word
 
 

@@ -25,7 +25,7 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
 
     Raises InvalidParameter for a line that does not parse or is not a valid change command.
     """
-    from berth.build.instructions import to_command
+    from berth.build.commands import to_command
     from berth.build.parser import parse
     from berth.build.shell import StageScope
 
@@ -49,7 +49,7 @@ def apply_command(config: dict[str, Any], cmd: Any) -> None:
     Handles CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, VOLUME, USER, WORKDIR, STOPSIGNAL, ONBUILD,
     HEALTHCHECK, SHELL and MAINTAINER (the latter only affects the image's author: ignored here).
     """
-    from berth.build import instructions as ins
+    from berth.build import commands as ins
 
     if isinstance(cmd, ins.CmdCommand):
         argv = _command_line(config, cmd.command, cmd.prepend_shell)
