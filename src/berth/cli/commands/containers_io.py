@@ -62,12 +62,9 @@ def commit(ctx: Any, argv: list[str], prog: str) -> int:
     params: dict[str, Any] = {"author": args.author or None, "changes": args.change, "comment": args.message or None,
                               "container": rest[0], "pause": None if args.pause else False}
     if len(rest) > 1:
-        from berth.errors import InvalidParameter
-        from berth.images import reference as refs
-        try:
-            ref = refs.parse_normalized_named(rest[1])
-        except InvalidParameter as exc:
-            sys.stderr.write(f"{exc}\n")
+        from berth.cli.commands.images import target_reference
+        ref = target_reference(rest[1])
+        if ref is None:
             return 1
         if ref.digest:
             sys.stderr.write("refusing to create a tag with a digest reference\n")

@@ -27,12 +27,9 @@ def import_(ctx: Any, argv: list[str], prog: str) -> int:
     source = rest[0]
     params: dict[str, Any] = {"message": args.message or None, "changes": args.change}
     if len(rest) > 1:
-        from berth.errors import InvalidParameter
-        from berth.images import reference as refs
-        try:
-            ref = refs.parse_normalized_named(rest[1])
-        except InvalidParameter as exc:
-            sys.stderr.write(f"{exc}\n")
+        from berth.cli.commands.images import target_reference
+        ref = target_reference(rest[1])
+        if ref is None:
             return 1
         params["repo"] = ref.familiar_name if ref.domain == "docker.io" else ref.name
         params["tag"] = ref.tag

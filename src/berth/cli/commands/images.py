@@ -221,6 +221,18 @@ def rmi(ctx: Any, argv: list[str], prog: str) -> int:
     return status
 
 
+def target_reference(text: str) -> Any | None:
+    """The parsed ``REPOSITORY[:TAG]`` argument of import/commit (``berth.images.reference``),
+    or None after printing the parse error as docker's CLI does (the caller exits 1)."""
+    from berth.errors import InvalidParameter
+    from berth.images import reference as refs
+    try:
+        return refs.parse_normalized_named(text)
+    except InvalidParameter as exc:
+        sys.stderr.write(f"{exc}\n")
+        return None
+
+
 def confirm(message: str) -> bool:
     """docker's prompt: ``Are you sure you want to continue? [y/N]``."""
     sys.stdout.write(f"{message}\nAre you sure you want to continue? [y/N] ")
