@@ -15,7 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from berth.aio import spawn
+from berth.aio import spawn, uncancellable
 from berth.containers.model import Container
 from berth.errors import BerthError, NotFound
 from berth.runtime import cgroups
@@ -87,7 +87,7 @@ async def on_exit(svc: ContainerService, c: Container, status: ExitStatus) -> No
     await svc._notify(c.id)
     if restart:
         delay = restart_delay(c.restart_count, ran_for)
-        asyncio.get_running_loop().call_later(delay, lambda: spawn(_policy_restart(svc, c)))
+        asyncio.get_running_loop().call_later(delay, lambda: spawn(_guarded_restart(svc, c)))
     elif c.host_config.get("AutoRemove"):
         try:
             await svc.remove(c.id, force=True, volumes=True)
@@ -117,8 +117,17 @@ def restart_delay(restart_count: int, ran_for: float) -> float:
     return min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_START * (2 ** min(restart_count, 10)))
 
 
+async def _guarded_restart(svc: ContainerService, c: Container) -> None:
+    """A policy restart that a daemon exit neither starts nor cuts short: once closing, the
+    container stays ``restarting`` in its record and the next daemon's restore restarts it."""
+    if not svc.closing:
+        await uncancellable(_policy_restart(svc, c), name=f"restart {c.id}", into=svc.starting)
+
+
 async def _policy_restart(svc: ContainerService, c: Container) -> None:
     async with svc._lock(c.id):
+        if svc.closing:
+            return
         if svc.store.find(c.id) is None or c.state.status != "restarting" or c.manually_stopped:
             if c.state.status == "restarting":
                 c.state.status = "exited"

@@ -9,19 +9,21 @@ so those never appear in ``diff`` or ``commit``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
+import signal
 import tarfile
 from pathlib import Path
 from typing import Any
 
 from berth.containers.create import cpu_quota_period
 from berth.containers.model import Container
-from berth.errors import InvalidParameter
+from berth.errors import BerthError, InvalidParameter
 from berth.runtime import spec as oci
-from berth.runtime.shimproto import ShimConfig
+from berth.runtime.shimproto import PID_FILE, ShimConfig
 from berth.runtime.user import resolve_user
 from berth.store.blobs import fsync_write
 
@@ -206,7 +208,13 @@ class Runner:
 
     # ----- shims -------------------------------------------------------------------------
     def shim_config(self, container: Container) -> ShimConfig:
+        """A fresh shim state directory and config for starting ``container`` (not running: the
+        caller holds its lock). Leftovers of an earlier start cut short by a daemon crash (its
+        shim, its created process, the runtime's state) are removed first, or the runtime would
+        refuse the id ("container with id exists")."""
         state_dir = self.state_dir(container.id)
+        runtime_root = self.exec_root / "runtime" / container.runtime
+        self._discard_leftovers(container, state_dir, runtime_root)
         if state_dir.exists():
             shutil.rmtree(state_dir)
         state_dir.mkdir(parents=True)
@@ -216,6 +224,23 @@ class Runner:
             bundle=self.bundle(container.id), log_path=self.log_path(container), terminal=container.tty,
             open_stdin=bool(container.config.get("OpenStdin")), stdin_once=bool(container.config.get("StdinOnce")),
         )
+
+    @staticmethod
+    def _discard_leftovers(container: Container, state_dir: Path, runtime_root: Path) -> None:
+        try:
+            pid = int((state_dir / PID_FILE).read_text())
+            title = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            pid, title = 0, b""
+        if pid and title.startswith(b"berth-shim init " + container.id[:12].encode()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if (runtime_root / container.id).exists():
+            from berth.runtime.shim import load_backend
+            try:
+                load_backend(container.runtime, runtime_root).delete(container.id)
+            except (BerthError, OSError):
+                pass  # the start that follows reports what is still in the way
 
     async def spawn_shim(self, cfg: ShimConfig) -> int:
         """Start a shim (it creates the container or exec process and waits for ``start``)."""

@@ -59,6 +59,8 @@ class ContainerService:
         self._changed: dict[str, asyncio.Condition] = {}
         self._exits: dict[str, int] = {}        # container id -> number of exits seen (for next-exit waits)
         self._removed: set[str] = set()
+        self.closing = False                    # set by shutdown: no new policy restarts
+        self.starting: set[asyncio.Task[Any]] = set()  # starts in flight; shutdown waits for them
         self.execs = ExecService(self)
         self.health = HealthMonitor(self)
         if networks is not None and hasattr(networks, "bind_containers"):
@@ -135,7 +137,7 @@ class ContainerService:
         A cancelled caller (a client gone, a build cut short) does not cut the start short: it runs
         to its end under the container's lock, so no shim is left spawned but unrecorded, and a
         ``remove`` that follows waits for it."""
-        await uncancellable(self._start_locked(ref), name=f"start {ref}")
+        await uncancellable(self._start_locked(ref), name=f"start {ref}", into=self.starting)
 
     async def _start_locked(self, ref: str) -> None:
         c = self.get(ref)
@@ -376,8 +378,13 @@ class ContainerService:
         while the daemon was away, then apply restart policies (docs: "Live restore")."""
         await monitor.restore(self)
 
-    async def shutdown(self) -> None:
-        """Daemon exit: stop watching shims (containers keep running: live restore)."""
+    async def shutdown(self, start_timeout: float = 15.0) -> None:
+        """Daemon exit: let starts in flight finish (``start_timeout`` seconds at most, so none
+        leaves a shim unrecorded), then stop watching shims (containers keep running: live
+        restore) and stop health probes."""
+        self.closing = True
+        if self.starting:
+            await asyncio.wait(set(self.starting), timeout=start_timeout)
         monitor.stop_watching(self)
         await self.health.stop_all()
 
