@@ -4,6 +4,10 @@
 ``../`` names, absolute or escaping symlinks and hard links — each gives a clear error, exit code
 non-zero, writes nothing outside the snapshot, and leaves no partial image, tag or blob."
 
+A symlink is refused when it is used to escape (an entry written through it): on its own, one
+that climbs above the root is kept, as dockerd keeps it (its unpack runs in a chroot, where
+``..`` stops at the root), so images with such links survive ``save``/``load``.
+
 Each case runs the real ``berth`` CLI against one fresh berthd and compares the content store,
 the snapshots directory and the database before and after; a sentinel directory outside the data
 root must stay empty.
@@ -50,10 +54,11 @@ def import_cases(outside: Path) -> dict[str, tuple[bytes, str]]:
         "absolute hard link": (layer_tar([file("ok", "x"), hardlink("link", "/etc/passwd")]), "invalid hardlink"),
         "escaping hard link": (layer_tar([file("ok", "x"), hardlink("link", "../../../../../etc/passwd")]),
                                "invalid hardlink"),
-        "escaping symlink": (layer_tar([symlink("evil", f"../../../../../../..{out}"), file("ok", "x")]),
-                             "breakout"),
+        # a symlink climbing above the root is kept, as dockerd keeps it (test_climbing_symlinks.py);
+        # writing through it ends at the layer's root, where its target does not exist
         "escaping symlink written through": (
-            layer_tar([symlink("evil", f"../../../../../../..{out}"), file("evil/through", "x")]), "breakout"),
+            layer_tar([symlink("evil", f"../../../../../../..{out}"), file("evil/through", "x")]),
+            "no such file or directory"),
         "absolute symlink written through": (
             layer_tar([symlink("evil", out), file("evil/through", "x")]), "no such file or directory"),
         "dangling symlink dir written through": (

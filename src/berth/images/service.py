@@ -172,8 +172,7 @@ class ImageService:
                      container_config: dict[str, Any] | None = None, author: str = "",
                      comment: str = "") -> Image:
         """A child image of ``parent`` (None for scratch) with ``config`` (container.Config) and,
-        when ``layer`` is given, one more layer read from that uncompressed tar stream (a diff berth
-        made of a container or a build step: relative symlinks climbing out of the root are kept).
+        when ``layer`` is given, one more layer read from that uncompressed tar stream.
 
         ``history`` is the new history entry (``created_by``, ``comment``...); ``created`` and
         ``empty_layer`` are filled in. The image's local parent is ``parent`` (docker's build cache
@@ -182,7 +181,7 @@ class ImageService:
         diff_ids = list(parent.diff_ids) if parent else []
         top = parent.top_layer if parent else None
         if layer is not None:
-            registered = self.store.register_layer(layer, top, own=True)
+            registered = self.store.register_layer(layer, top)
             diff_ids.append(registered.diff_id)
         created = rfc3339_nano()
         entry = {"created": created, **{k: v for k, v in history.items() if v not in (None, "")}}

@@ -95,23 +95,20 @@ class ImageStore:
             return None
         return Layer(row["chain_id"], row["diff_id"], row["parent"], row["size"], row["blob"])
 
-    def register_layer(self, stream: BinaryIO, parent: str | None, expected_diff_id: str | None = None, *,
-                       own: bool = False) -> Layer:
+    def register_layer(self, stream: BinaryIO, parent: str | None, expected_diff_id: str | None = None) -> Layer:
         """Store an uncompressed layer tar read from ``stream`` on top of layer ``parent`` (a chain ID).
 
         The tar is stored as a blob, then unpacked into a snapshot. Raises InvalidParameter for a
         corrupt or unsafe tar, or when the content does not match ``expected_diff_id``; on error
-        nothing new is left behind. ``own``: berth diffed this tar from a container (RUN, commit),
-        so relative symlinks climbing out of the root are kept as dockerd keeps them.
+        nothing new is left behind.
         """
         if parent is not None and self.layer(parent) is None:
             raise NotFound(f"layer {parent} not found")
         digest, _ = self.content.copy_from(stream, expected_diff_id)
-        return self.register_blob_layer(digest, parent, own=own)
+        return self.register_blob_layer(digest, parent)
 
-    def register_blob_layer(self, diff_id: str, parent: str | None, *, own: bool = False) -> Layer:
-        """Register the stored layer tar blob ``diff_id`` on top of ``parent`` (unpacking it once;
-        ``own`` as for :meth:`register_layer`)."""
+    def register_blob_layer(self, diff_id: str, parent: str | None) -> Layer:
+        """Register the stored layer tar blob ``diff_id`` on top of ``parent`` (unpacking it once)."""
         chain = chain_ids([parent, diff_id])[-1] if parent else diff_id
         with self._lock:
             existing = self.layer(chain)
@@ -121,7 +118,7 @@ class ImageStore:
             parent_key = parent.split(":", 1)[1] if parent else None
             try:
                 with self.content.open(diff_id) as blob:
-                    size = self.snapshotter.unpack(key, parent_key, blob, climbing_symlinks=own)
+                    size = self.snapshotter.unpack(key, parent_key, blob)
             except BaseException:
                 if not self._blob_referenced(diff_id):
                     self.content.delete(diff_id)

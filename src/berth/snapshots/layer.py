@@ -27,7 +27,6 @@ from berth.snapshots.tarutil import (
     TrackedStream,
     add_file,
     clean_name,
-    escapes,
     make_node,
     marker,
     mtime_ns,
@@ -50,7 +49,7 @@ _SPARSE_CHUNK = 64 << 10
 _SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM}
 
 
-def apply_layer(target: Path, stream: BinaryIO, *, climbing_symlinks: bool = False) -> int:
+def apply_layer(target: Path, stream: BinaryIO) -> int:
     """Unpack an uncompressed layer tar from ``stream`` into the empty directory ``target``.
 
     Whiteouts become overlay whiteouts whatever their position among their siblings (image-spec
@@ -58,13 +57,13 @@ def apply_layer(target: Path, stream: BinaryIO, *, climbing_symlinks: bool = Fal
     xattrs (``SCHILY.xattr.*``, ``LIBARCHIVE.xattr.*``), hard links to earlier entries, symlinks,
     devices, fifos and sparse files are kept. The stream is read once, front to back.
 
-    Safety (as docker refuses them): names whose cleaned path leaves the root, hard links whose
-    target leaves it ("invalid hardlink") and relative symlinks that climb out of the root from
-    their directory ("breakout") are refused; absolute symlink targets are fine, and every write
-    goes through :func:`fsutil.secure_join`, so a symlink in the layer never leads outside ``target``.
-    With ``climbing_symlinks`` (layers berth diffed from a container's own filesystem: RUN, commit)
-    relative symlinks that climb out are kept, as dockerd's chrooted unpack keeps them: the kernel
-    stops ``..`` at the container's root, and berth's writes stop it at ``target``.
+    Safety (as docker refuses them): names whose cleaned path leaves the root and hard links whose
+    target leaves it ("invalid hardlink") are refused. Symlinks are stored as they are, absolute or
+    climbing above the root (``../../../etc/x``): dockerd unpacks in a chroot, where ``..`` stops at
+    the root, and so do the kernel inside a container and :func:`fsutil.secure_join`, through which
+    every write goes; an entry written through a symlink that leads to no directory is refused
+    ("no such file or directory", dockerd's ENOENT in its chroot). So a layer never writes outside
+    ``target``.
 
     Returns:
         the unpacked size in bytes: file sizes plus symlink target lengths, hard links once
@@ -78,7 +77,7 @@ def apply_layer(target: Path, stream: BinaryIO, *, climbing_symlinks: bool = Fal
         SystemError_: the disk failed (ENOSPC, EIO...).
     """
     tracked = TrackedStream(stream, _READ_SIZE)
-    unpacker = _Unpacker(Path(target), climbing_symlinks)
+    unpacker = _Unpacker(Path(target))
     try:
         with tarfile.open(
             fileobj=cast(BinaryIO, tracked), mode="r|", bufsize=_READ_SIZE, encoding=ENCODING, errors=ERRORS
@@ -97,9 +96,8 @@ def apply_layer(target: Path, stream: BinaryIO, *, climbing_symlinks: bool = Fal
 class _Unpacker:
     """State of one layer extraction: the root, the size so far, directory mtimes to set last."""
 
-    def __init__(self, root: Path, climbing_symlinks: bool = False) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.climbing_symlinks = climbing_symlinks
         self.size = 0
         self._dir_times: list[tuple[Path, int]] = []
 
@@ -215,10 +213,6 @@ class _Unpacker:
             if not path.is_dir():
                 os.mkdir(path, 0o700)
         elif member.issym():
-            if not self.climbing_symlinks and escapes(parent_rel, member.linkname):
-                raise InvalidParameter(
-                    f'unpacking layer: invalid symlink "{member.name}" -> "{member.linkname}": breakout'
-                )
             os.symlink(member.linkname, path)
             self.size += len(os.fsencode(member.linkname))
         elif member.islnk():

@@ -76,7 +76,7 @@ class Snapshotter:
         """True for a snapshot made by :meth:`prepare` (it has a work dir)."""
         return (self._require(key) / "work").is_dir()
 
-    def unpack(self, key: str, parent: str | None, stream: BinaryIO, *, climbing_symlinks: bool = False) -> int:
+    def unpack(self, key: str, parent: str | None, stream: BinaryIO) -> int:
         """Create the committed snapshot ``key`` on ``parent`` from an uncompressed layer tar.
 
         Atomic: the layer is unpacked into a temporary directory under ``root`` and renamed into
@@ -89,12 +89,12 @@ class Snapshotter:
         Raises:
             NotFound: ``parent`` does not exist.
             InvalidParameter: bad key, active parent, unsafe/truncated/corrupt tar
-                (see :func:`layer.apply_layer`, which ``climbing_symlinks`` is passed to).
+                (see :func:`layer.apply_layer`).
         """
         if self.exists(key):
             return self.usage(key)
         self._check_parent(parent)
-        return self._create(key, parent, active=False, stream=stream, climbing_symlinks=climbing_symlinks)
+        return self._create(key, parent, active=False, stream=stream)
 
     def prepare(self, key: str, parent: str | None) -> None:
         """Create the active snapshot ``key``: an empty upper dir and a work dir over ``parent``.
@@ -115,15 +115,14 @@ class Snapshotter:
         if parent is not None and self.is_active(parent):
             raise InvalidParameter(f"snapshot {parent} is active: only committed snapshots can be parents")
 
-    def _create(self, key: str, parent: str | None, *, active: bool, stream: BinaryIO | None,
-                climbing_symlinks: bool = False) -> int:
+    def _create(self, key: str, parent: str | None, *, active: bool, stream: BinaryIO | None) -> int:
         directory = self._dir(key)
         tmp = Path(tempfile.mkdtemp(prefix=_TMP, dir=self.root))
         try:
             (tmp / "fs").mkdir(mode=0o755)
             if active:
                 (tmp / "work").mkdir(mode=0o700)
-            size = apply_layer(tmp / "fs", stream, climbing_symlinks=climbing_symlinks) if stream is not None else 0
+            size = apply_layer(tmp / "fs", stream) if stream is not None else 0
             if parent is not None:
                 (tmp / "parent").write_text(parent)
             fsutil.syncfs(tmp)

@@ -46,14 +46,6 @@ def clean_name(name: str) -> str:
     return "" if rel == "." else rel
 
 
-def escapes(directory: str, linkname: str) -> bool:
-    """True when a relative symlink target, read from ``directory`` (relative to the root), leaves it."""
-    if linkname.startswith("/"):
-        return False
-    rel = posixpath.normpath(posixpath.join(directory, linkname)) if directory or linkname else "."
-    return rel == ".." or rel.startswith("../")
-
-
 def xattrs_from_pax(pax_headers: Mapping[str, str]) -> dict[str, bytes]:
     """Extended attributes carried by a member's pax records, name -> raw value."""
     xattrs: dict[str, bytes] = {}
