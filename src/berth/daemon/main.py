@@ -73,6 +73,8 @@ async def serve(config: DaemonConfig, forkserver=None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, dump_stacks)
+    loop.add_signal_handler(signal.SIGHUP, log.info, "SIGHUP: berthd has no configuration file to reload")
     log.info("berthd serving on %s (data root %s)", ", ".join(config.hosts), config.data_root)
     services.events.publish("daemon", "start", "berthd", {})
     await stop.wait()
@@ -86,6 +88,22 @@ async def serve(config: DaemonConfig, forkserver=None) -> None:
             except Exception:
                 log.exception("shutdown of %s failed", type(component).__name__)
     services.db.close()
+
+
+def dump_stacks() -> None:
+    """SIGUSR1: write the stack of every asyncio task and thread to the log and keep serving, as
+    dockerd dumps its goroutines on SIGUSR1 ("dockerd" reference, "Troubleshoot the daemon")."""
+    import faulthandler
+    import io
+
+    text = io.StringIO()
+    tasks = asyncio.all_tasks()
+    for task in sorted(tasks, key=lambda t: t.get_name()):
+        task.print_stack(limit=8, file=text)
+    log.info("=== BEGIN stack dump (%d tasks) ===\n%s=== END task stacks; threads follow ===", len(tasks),
+             text.getvalue())
+    sys.stderr.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
 def main(argv: list[str] | None = None) -> int:

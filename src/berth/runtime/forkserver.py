@@ -173,7 +173,9 @@ def _serve(sock: socket.socket, daemon_pid: int) -> NoReturn:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != daemon_pid:  # the daemon died before prctl took effect
             os._exit(0)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C for the daemon is not for us
+        # a ^C, a hang-up or a `pkill -USR1 berthd` (stack dump) meant for the daemon is not for us
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(sig, signal.SIG_IGN)
         with contextlib.suppress(ImportError):
             from setproctitle import setproctitle
             setproctitle("berthd-forkserver")

@@ -102,9 +102,10 @@ def _become_shim(cfg: ShimConfig) -> None:
         with contextlib.suppress(OSError, ValueError):
             signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    # A shim lives as long as its process: `pkill berthd`, a ^C or a hang-up meant for the daemon
-    # must not orphan the container. A Python handler (not SIG_IGN) so exec resets it in children.
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    # A shim lives as long as its process: `pkill berthd`, a ^C, a hang-up or a stack-dump request
+    # (SIGUSR1) meant for the daemon must not orphan the container. A Python handler (not SIG_IGN)
+    # so exec resets it in children.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, _ignore)
     _set_title(f"berth-shim {cfg.mode} {cfg.id[:12]}")
     cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
