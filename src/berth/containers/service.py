@@ -15,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import os
+import shutil
 import signal as signals
+from pathlib import Path
 from typing import Any
 
 from berth.aio import spawn, uncancellable
@@ -377,6 +380,17 @@ class ContainerService:
         """Daemon start: reconnect to shims of running containers, record exits that happened
         while the daemon was away, then apply restart policies (docs: "Live restore")."""
         await monitor.restore(self)
+        await asyncio.to_thread(self._remove_stale_shim_dirs)
+
+    def _remove_stale_shim_dirs(self) -> None:
+        """Remove the state directories of exec shims that ended while no daemon read them (a
+        health probe or ``exec`` cut off by a daemon crash); containers' and live shims' stay."""
+        shims = self.runner.exec_root / "shims"
+        known = {c.id for c in self.store.all()}
+        for entry in (os.scandir(shims) if shims.is_dir() else []):
+            if entry.name in known or ShimClient(Path(entry.path)).is_alive():
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
 
     async def shutdown(self, start_timeout: float = 15.0) -> None:
         """Daemon exit: let starts in flight finish (``start_timeout`` seconds at most, so none
