@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from berth.api.gotypes import check_create_body
 from berth.api.http import HijackResponse, JSONResponse, NoContent, Request, Response, StreamResponse
 from berth.api.router import Router
 from berth.containers.attach import AttachSession, log_frames, parse_detach_keys, relay
@@ -38,8 +39,7 @@ def register(router: Router, containers: Any) -> None:
 
     async def create(req: Request) -> Response:
         body = await req.json({})
-        if not isinstance(body, dict):
-            raise InvalidParameter("invalid JSON: expected an object")
+        check_create_body(body)
         return JSONResponse(await containers.create(body, req.arg("name")), 201)
 
     async def inspect(req: Request) -> Response:
