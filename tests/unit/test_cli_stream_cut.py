@@ -59,3 +59,14 @@ def test_events_when_the_daemon_goes_away(tmp_path, capsys, answer, reset, stder
     out, err = capsys.readouterr()
     assert (status, err) == (1, stderr)
     assert out == ("start\n" if CHUNK in answer else "")
+
+
+def test_a_daemon_gone_before_answering(tmp_path, capsys):
+    """No status line at all: Go's ``*url.Error`` text, as docker prints it."""
+    path = str(tmp_path / "d.sock")
+    host, thread = fake_daemon(path, b"", False)
+    status = main(["-H", host, "ps", "-q"])
+    thread.join(5)
+    quoted = path.replace("/", "%2F")
+    assert (status, capsys.readouterr().err) == (
+        1, f'error during connect: Get "http://{quoted}/v1.41/containers/json": EOF\n')

@@ -155,7 +155,7 @@ class APIClient:
             raw = wire.Response(sock, method)
         except OSError as exc:
             sock.close()
-            raise ConnectionFailed(f"error during connect: {exc}") from None
+            raise ConnectionFailed(self._request_failed(method, path, params, exc)) from None
         response = Response(raw)
         if response.status >= 400:
             data = response.read()
@@ -164,6 +164,16 @@ class APIClient:
         if not stream:
             response.buffer()
         return response
+
+    def _request_failed(self, method: str, path: str, params: dict[str, Any] | None, exc: OSError) -> str:
+        """docker's text for a request the daemon dropped: Go's ``*url.Error``, e.g.
+        ``error during connect: Post "http://%2Frun%2Fberth%2Fberth.sock/v1.41/containers/create": EOF``."""
+        if self.host.startswith("unix://"):
+            base = "http://" + quote(self.host[len("unix://"):], safe="")
+        else:
+            base = "http://" + self.host.split("://", 1)[1].rstrip("/")
+        gone = isinstance(exc, (wire.ProtocolError, ConnectionResetError, BrokenPipeError))
+        return f'error during connect: {method.title()} "{base}{self.url(path, params)}": {"EOF" if gone else exc}'
 
     def _cannot_connect(self, exc: Exception) -> str:
         if isinstance(exc, PermissionError):
