@@ -23,12 +23,13 @@ class Dockerd:
     """A dockerd reachable at ``host``; ``docker(...)`` runs the docker CLI against it."""
 
     def __init__(self, host: str, proc: subprocess.Popen | None = None, root: Path | None = None,
-                 exec_root: Path | None = None, log: Path | None = None) -> None:
+                 exec_root: Path | None = None, log: Path | None = None, bridge: str = "") -> None:
         self.host = host
         self.proc = proc
         self.root = root
         self.exec_root = exec_root
         self.log = log
+        self.bridge = bridge
         self.env = {**os.environ, "DOCKER_HOST": host, "BERTH_HOST": host, "DOCKER_BUILDKIT": "0"}
 
     def docker(self, *args: str, input: str | bytes | None = None, timeout: float = 120,
@@ -58,6 +59,8 @@ class Dockerd:
             shutil.rmtree(root, ignore_errors=True)
         if self.log is not None:
             self.log.unlink(missing_ok=True)
+        if self.bridge:
+            subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
 
 
 def start_dockerd(busybox_tar: Path) -> Dockerd | None:
@@ -76,16 +79,23 @@ def start_dockerd(busybox_tar: Path) -> Dockerd | None:
         exec_root.mkdir(parents=True)
         log_path = root.parent / f"dockerd-test-{tag}.log"
         log = open(log_path, "ab")  # noqa: SIM115
+        # Its own bridge: with `--bridge none` dockerd deletes the host's docker0 at start (libnetwork's
+        # removeDefaultBridgeInterface), pulling it from under any other dockerd on the machine.
+        bridge = f"dt{tag}"
+        for cmd in (["link", "add", bridge, "type", "bridge"],
+                    ["addr", "add", f"100.64.{int(tag[:2], 16)}.1/24", "dev", bridge], ["link", "set", bridge, "up"]):
+            subprocess.run(["ip", *cmd], capture_output=True, check=True)
         proc = subprocess.Popen(["dockerd", "--data-root", str(root), "--exec-root", str(exec_root),
                                  "-H", f"unix://{sock}", "--pidfile", str(exec_root / "dockerd.pid"),
-                                 "--bridge", "none", "--iptables=false", "--ip-forward=false",
+                                 "--bridge", bridge, "--iptables=false", "--ip-forward=false",
                                  "--ip-masq=false"], stdout=log, stderr=log, start_new_session=True)
-        d = Dockerd(f"unix://{sock}", proc, root, exec_root, log_path)
+        d = Dockerd(f"unix://{sock}", proc, root, exec_root, log_path, bridge)
         deadline = time.time() + 60
         while time.time() < deadline:
             if d.docker("version", "--format", "{{.Server.Version}}", timeout=10).returncode == 0:
                 break
             if proc.poll() is not None:
+                d.stop()
                 return None
             time.sleep(0.5)
         else:
