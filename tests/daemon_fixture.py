@@ -198,6 +198,24 @@ def _berth_cgroup_members(pid: int) -> set[int]:
     return members
 
 
+def shim_pids(daemon: Daemon) -> list[int]:
+    """Shims (``berth-shim ...``, with any container init they forked) holding ``daemon``'s files."""
+    found = []
+    for pid in processes_using(daemon.root, daemon.exec_root):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"berth-shim"):
+                found.append(pid)
+    return found
+
+
+def assert_no_shims(daemon: Daemon, timeout: float = 10) -> None:
+    """Wait up to ``timeout`` s for ``daemon``'s shims to be gone; AssertionError naming those left."""
+    deadline = time.time() + timeout
+    while shim_pids(daemon) and time.time() < deadline:
+        time.sleep(0.1)
+    assert shim_pids(daemon) == []
+
+
 def processes_using(*roots: Path) -> list[int]:
     """PIDs (not ours) whose command line, environment, working directory or open file
     descriptors name a path under one of ``roots``."""

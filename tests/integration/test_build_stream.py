@@ -3,14 +3,12 @@ and a client that goes away mid-build (the build is cancelled and cleaned up).""
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.daemon_fixture import processes_using
+from tests.daemon_fixture import assert_no_shims
 from tests.integration.test_build_support import api_get, build, context_tar, require_containers
 
 
@@ -63,17 +61,5 @@ def test_client_going_away_cancels_the_build(bdaemon, leave_at):
         with open("/proc/self/mountinfo") as f:
             assert str(bdaemon.root / "build") not in f.read()
         # no shim (nor a container init it forked) left holding the daemon's files
-        deadline = time.time() + 10
-        while _shims(bdaemon) and time.time() < deadline:
-            time.sleep(0.1)
-        assert _shims(bdaemon) == []
+        assert_no_shims(bdaemon)
 
-
-def _shims(d) -> list[str]:
-    found = []
-    for pid in processes_using(d.root, d.exec_root):
-        with contextlib.suppress(OSError):
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if cmdline.startswith(b"berth-shim"):
-                found.append(f"{pid} {Path(f'/proc/{pid}/stat').read_text().split()[2]} {cmdline.decode().strip()}")
-    return found

@@ -5,24 +5,13 @@ shim and process behind."""
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.daemon_fixture import BERTH, processes_using
-
-
-def shims(d) -> list[int]:
-    found = []
-    for pid in processes_using(d.root, d.exec_root):
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"berth-shim"):
-                found.append(pid)
-    return found
+from tests.daemon_fixture import BERTH, assert_no_shims
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.03, 0.06, 0.1])
@@ -36,7 +25,4 @@ def test_remove_during_start_leaves_nothing_running(bdaemon, delay):
     start.communicate(timeout=60)
     assert removed.returncode == 0, removed.stderr
     assert bdaemon.ok("ps", "-aq") == ""
-    deadline = time.time() + 10
-    while shims(bdaemon) and time.time() < deadline:
-        time.sleep(0.1)
-    assert shims(bdaemon) == []
+    assert_no_shims(bdaemon)

@@ -6,15 +6,13 @@ a SIGKILL in the middle of a start."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.daemon_fixture import processes_using
+from tests.daemon_fixture import assert_no_shims
 from tests.integration.containers_support import wait_for
 
 
@@ -44,16 +42,5 @@ def test_daemon_exit_during_policy_restarts(bdaemon, sig):
         wait_for(lambda count=count: int(bdaemon.ok("inspect", "-f", "{{.RestartCount}}", name)) > count, 20,
                  "the next daemon to restart it")
     bdaemon.ok("rm", "-f", name)
-    deadline = time.time() + 10
-    while _shims(bdaemon) and time.time() < deadline:
-        time.sleep(0.1)
-    assert _shims(bdaemon) == []
+    assert_no_shims(bdaemon)
 
-
-def _shims(d) -> list[int]:
-    found = []
-    for pid in processes_using(d.root, d.exec_root):
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"berth-shim"):
-                found.append(pid)
-    return found
