@@ -22,6 +22,7 @@ import posixpath
 import shutil
 import stat
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -93,7 +94,7 @@ def extract_tar(stream: BinaryIO, root: Path, *, sums: dict[str, str] | None = N
     try:
         with tarfile.open(fileobj=cast(BinaryIO, decompress(stream)), mode="r|", encoding=ENCODING,
                           errors=ERRORS) as tar:
-            for member in tar:
+            for member in _members(tar):
                 rel = _clean(member.name)
                 digest = tarsum_header(_fields(member), xattrs_from_pax(member.pax_headers))
                 if rel:
@@ -113,6 +114,26 @@ def extract_tar(stream: BinaryIO, root: Path, *, sums: dict[str, str] | None = N
         if path.is_dir() and not path.is_symlink():
             os.utime(path, ns=(ns, ns), follow_symlinks=False)
     return root_mtime
+
+
+def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The members of a streamed tar, ending quietly where the last member's padding or the
+    end-of-archive blocks are missing: Go's archive/tar, which dockerd reads contexts with, takes
+    EOF there as the end, and the docker CLI sends such a tar when it adds a Dockerfile given on
+    stdin or from outside the context (``build -f -``). Each member is fully read before the next
+    is asked for, so a member whose data is cut short still fails."""
+    read_one = False
+    while True:
+        try:
+            member = tar.next()
+        except tarfile.ReadError as exc:
+            if read_one and str(exc) == "unexpected end of data":
+                return
+            raise
+        if member is None:
+            return
+        read_one = True
+        yield member
 
 
 def _make_parents(root: Path, directory: Path, times: dict[Path, int]) -> None:
