@@ -54,7 +54,7 @@ class Body:
 
 @dataclass
 class Request:
-    """One API request. ``query`` maps each parameter to its last value (``query_all`` to all)."""
+    """One API request. ``query`` maps each parameter to its first value (``query_all`` to all)."""
 
     method: str
     path: str
@@ -66,12 +66,14 @@ class Request:
 
     @property
     def query(self) -> dict[str, str]:
-        return {k: v[-1] for k, v in self.query_all.items()}
+        """Each query parameter's first value (Go's ``url.Values.Get``, ``r.FormValue``)."""
+        return {k: v[0] for k, v in self.query_all.items()}
 
     def arg(self, name: str, default: str = "") -> str:
-        """A query parameter as a string."""
+        """A query parameter as a string: its first value when it is repeated, as dockerd reads it
+        (docker-py sends ``dockerfile`` twice for a Dockerfile outside the context)."""
         values = self.query_all.get(name)
-        return values[-1] if values else default
+        return values[0] if values else default
 
     def flag(self, name: str, default: bool = False) -> bool:
         """A boolean query parameter: ``1``/``true``/``True`` are true (docker's ``BoolValue``)."""

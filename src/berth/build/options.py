@@ -50,21 +50,23 @@ def _values(query: Mapping[str, list[str]], name: str) -> list[str]:
     return list(query.get(name) or [])
 
 
-def _last(query: Mapping[str, list[str]], name: str, default: str = "") -> str:
+def _first(query: Mapping[str, list[str]], name: str, default: str = "") -> str:
+    """A single-valued parameter: its first value when repeated, as dockerd's ``r.FormValue``
+    (docker-py sends ``dockerfile`` twice for a Dockerfile outside the context: name, then text)."""
     values = _values(query, name)
-    return values[-1] if values else default
+    return values[0] if values else default
 
 
 def _flag(query: Mapping[str, list[str]], name: str, default: bool) -> bool:
     """docker's ``httputils.BoolValue``: anything but "", "0", "no", "false", "none" is true."""
-    value = _last(query, name).strip().lower()
+    value = _first(query, name).strip().lower()
     if value == "":
         return default
     return value not in ("0", "no", "false", "none")
 
 
 def _json(query: Mapping[str, list[str]], name: str, kind: type, default: Any) -> Any:
-    raw = _last(query, name)
+    raw = _first(query, name)
     if not raw:
         return default
     try:
@@ -103,7 +105,7 @@ def parse_build_query(query: Mapping[str, list[str]]) -> BuildOptions:
     cache_from = tuple(str(v) for v in _json(query, "cachefrom", list, []))
     return BuildOptions(
         tags=tags,
-        dockerfile=_last(query, "dockerfile") or "Dockerfile",
+        dockerfile=_first(query, "dockerfile") or "Dockerfile",
         quiet=_flag(query, "q", False),
         no_cache=_flag(query, "nocache", False),
         cache_from=cache_from,
@@ -112,10 +114,10 @@ def parse_build_query(query: Mapping[str, list[str]]) -> BuildOptions:
         force_remove=_flag(query, "forcerm", False),
         build_args=build_args,
         labels=labels,
-        target=_last(query, "target"),
-        network_mode=_last(query, "networkmode"),
-        remote=_last(query, "remote"),
-        platform=_last(query, "platform"),
+        target=_first(query, "target"),
+        network_mode=_first(query, "networkmode"),
+        remote=_first(query, "remote"),
+        platform=_first(query, "platform"),
         host_config=_host_config(query),
     )
 
@@ -124,15 +126,15 @@ def _host_config(query: Mapping[str, list[str]]) -> dict[str, Any]:
     """HostConfig fields of RUN containers (docker's ``hostConfigFromOptions``)."""
     out: dict[str, Any] = {}
     for name, key in _MEMORY_FIELDS.items():
-        raw = _last(query, name)
+        raw = _first(query, name)
         if raw:
             try:
                 out[key] = int(raw)
             except ValueError:
                 raise InvalidParameter(f"invalid {name} value: {raw}") from None
     for name, key in _STRING_FIELDS.items():
-        if _last(query, name):
-            out[key] = _last(query, name)
+        if _first(query, name):
+            out[key] = _first(query, name)
     hosts = [h for value in _values(query, "extrahosts") for h in value.split(",") if h]
     if hosts:
         out["ExtraHosts"] = hosts
