@@ -221,7 +221,8 @@ def _load_docker_archive(store: ImageStore, members: _Members) -> list[LoadedIma
     out = []
     for entry in manifest:
         config_digest = members.digest(entry.get("Config", ""))
-        layers = [members.digest(name) for name in entry.get("Layers") or []]
+        # docker load decompresses layer files (archive.DecompressStream): some tools write them gzipped
+        layers = [_uncompressed(store, members, members.digest(name), name) for name in entry.get("Layers") or []]
         image = _assemble(members, store.content.read(config_digest), layers)
         tags = [str(refs.with_default_tag(refs.parse_normalized_named(t))) for t in entry.get("RepoTags") or []]
         out.append(LoadedImage(image, tags))
@@ -271,14 +272,23 @@ def _layer_blob(store: ImageStore, members: _Members, desc: dict[str, Any]) -> s
     media = desc.get("mediaType", "")
     if media in MEDIA_ZSTD:
         raise InvalidParameter(f"unsupported layer media type {media}")
-    if media in MEDIA_GZIP or _is_gzip(store, digest):
-        with store.content.open(digest) as raw, gzip.GzipFile(fileobj=raw) as unzipped:
-            try:
-                new_digest = members.store_stream(unzipped)
-            except (OSError, EOFError) as exc:
-                raise InvalidParameter(f"invalid gzip layer {desc['digest']}: {exc}") from None
-        return new_digest
-    return digest
+    if media in MEDIA_GZIP:
+        return _gunzipped(members, digest, desc["digest"])
+    return _uncompressed(store, members, digest, desc["digest"])
+
+
+def _uncompressed(store: ImageStore, members: _Members, digest: str, shown: str) -> str:
+    """The digest of the layer blob ``digest`` uncompressed: itself for a plain tar, else the
+    gunzipped copy (stored); ``shown`` names the layer in errors."""
+    return _gunzipped(members, digest, shown) if _is_gzip(store, digest) else digest
+
+
+def _gunzipped(members: _Members, digest: str, shown: str) -> str:
+    with members.store.content.open(digest) as raw, gzip.GzipFile(fileobj=raw) as unzipped:
+        try:
+            return members.store_stream(unzipped)
+        except (OSError, EOFError) as exc:
+            raise InvalidParameter(f"invalid gzip layer {shown}: {exc}") from None
 
 
 def _is_gzip(store: ImageStore, digest: str) -> bool:
