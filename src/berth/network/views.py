@@ -27,13 +27,23 @@ def network_view(net: NetworkRecord, containers: bool = True) -> dict[str, Any]:
     return {
         "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.driver,
         "EnableIPv6": False,
-        "IPAM": {"Driver": net.ipam_driver, "Options": net.ipam_options,
-                 "Config": [dict(entry) for entry in net.ipam_config]},
+        "IPAM": _ipam_view(net),
         "Internal": net.internal, "Attachable": net.attachable, "Ingress": False,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
         "Containers": {cid: endpoint_resource(ep) for cid, ep in sorted(net.endpoints.items())} if containers else {},
         "Options": dict(net.options), "Labels": dict(net.labels),
     }
+
+
+def _ipam_view(net: NetworkRecord) -> dict[str, Any]:
+    """``IPAM`` as dockerd shows it: the predefined networks' has null options and, for the
+    default bridge, its subnet and gateway (dockerd 20.10's ``docker network inspect bridge``,
+    ``none``, ``host``); other networks echo their creation request."""
+    if net.predefined:
+        config = [{"Subnet": str(net.ipam.subnet), "Gateway": str(net.ipam.gateway)}] if net.ipam else []
+        return {"Driver": net.ipam_driver, "Options": None, "Config": config}
+    return {"Driver": net.ipam_driver, "Options": net.ipam_options,
+            "Config": [dict(entry) for entry in net.ipam_config]}
 
 
 def endpoint_resource(ep: EndpointRecord) -> dict[str, str]:
