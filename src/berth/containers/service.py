@@ -167,18 +167,19 @@ class ContainerService:
 
     async def _start(self, c: Container) -> None:
         """Run ``c`` (its lock held) and record it running; a runtime failure is recorded as the
-        exit code docker gives it (126/127/128) and raised as docker's ``OCI runtime create failed``."""
+        exit code docker gives it (126/127/128) and raised as docker's ``OCI runtime create failed``;
+        any other failure (a port in use, a missing network) is recorded as ``State.Error`` with
+        exit code 128, as dockerd's containerStart does."""
         try:
             shim = await self.starter.start(c)
         except RuntimeFailure as exc:
             code = start_error_exit_code(exc.message)
-            c.state = type(c.state)(status="exited" if c.started_before else "created", exit_code=code,
-                                    error=exc.message, finished_at=rfc3339_nano() if c.started_before else ZERO_TIME,
-                                    started_at=c.state.started_at, health=c.state.health)
-            self.store.save(c)
-            await self._notify(c.id)
+            await self._record_start_failure(c, code, exc.message)
             message = f"OCI runtime create failed: {exc.message}: unknown"
             raise (InvalidParameter(message) if code in (126, 127) else SystemError_(message)) from None
+        except BerthError as exc:
+            await self._record_start_failure(c, c.state.exit_code or 128, exc.message)
+            raise
         c.state.status = "running"
         c.state.commit_paused = False
         c.state.started_at = rfc3339_nano()
@@ -192,6 +193,13 @@ class ContainerService:
         self._event("start", c)
         await self._notify(c.id)
         monitor.watch(self, c, shim)
+
+    async def _record_start_failure(self, c: Container, code: int, error: str) -> None:
+        c.state = type(c.state)(status="exited" if c.started_before else "created", exit_code=code,
+                                error=error, finished_at=rfc3339_nano() if c.started_before else ZERO_TIME,
+                                started_at=c.state.started_at, health=c.state.health)
+        self.store.save(c)
+        await self._notify(c.id)
 
     # ----- stop / kill / restart ---------------------------------------------------------
     async def stop(self, ref: str, timeout: int | None = None) -> None:
