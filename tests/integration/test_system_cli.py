@@ -50,3 +50,19 @@ def test_info_id_is_stable_across_restarts(daemon):
     daemon.restart()
     assert daemon.ok("info", "--format", "{{.ID}}").strip() == first
     assert (daemon.root / "engine-id").read_text().strip() == first
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("{{.Server.APIVersion}}", "1.41"),
+    ("{{.Server.MinAPIVersion}}", "1.24"),
+    ("{{.Server.Os}}/{{.Server.Arch}}", None),
+])
+def test_version_format_uses_dockers_field_names(shared_daemon, template, expected):
+    """``version --format`` fields are docker's types.Version Go names (``APIVersion``, not the
+    JSON ``ApiVersion``), as scripts and docker's own docs use them."""
+    out = shared_daemon.ok("version", "--format", template).strip()
+    assert out == expected if expected else "<no value>" not in out
+    if DOCKER is not None:
+        theirs = subprocess.run([DOCKER, "-H", shared_daemon.host, "version", "--format", template],
+                                capture_output=True, text=True).stdout.strip()
+        assert theirs == out

@@ -10,6 +10,7 @@ raw bytes (Engine API reference, "Hijacking").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -140,6 +141,14 @@ class _Connection:
         except BerthError as exc:
             log.debug("%s %s -> %s %s", req.method, req.path, exc.status, exc.message)
             response = JSONResponse({"message": exc.message}, exc.status)
+        except h11.RemoteProtocolError as exc:  # the body broke off or is malformed: the client's doing
+            log.info("%s %s: bad or cut-off request body: %s", req.method, req.path, exc)
+            with contextlib.suppress(Exception):
+                await self._send_error(400, f"bad request: {exc}")
+            raise ConnectionResetError("request body broken off") from None
+        except (ConnectionError, asyncio.IncompleteReadError):
+            log.info("%s %s: the client went away", req.method, req.path)
+            raise
         except Exception as exc:  # a bug: report it like dockerd's 500s, keep serving
             log.exception("%s %s failed", req.method, req.path)
             response = JSONResponse({"message": f"{type(exc).__name__}: {exc}"}, 500)

@@ -57,8 +57,11 @@ def version(ctx: Any, argv: list[str], prog: str) -> int:
         server = ctx.client.get("/version")
     except (APIError, ConnectionFailed) as exc:
         error = exc
-    if server is not None and not args.format:
-        server = _reformat_build_times(server)
+    if server is not None:
+        # docker's types.Version names it APIVersion (json "ApiVersion"); templates use the Go name
+        server = {**server, "APIVersion": server.get("ApiVersion", "")}
+        if not args.format:
+            server = _reformat_build_times(server)
     from berth.gotemplate import Template
     text = args.format or VERSION_TEMPLATE.rstrip("\n")
     sys.stdout.write(Template(text).execute({"Client": client, "Server": server}) + "\n")
