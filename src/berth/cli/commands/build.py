@@ -158,7 +158,7 @@ def build(ctx: Any, argv: list[str], prog: str) -> int:
         if not image_id:
             sys.stderr.write(f"Server did not provide an image ID. Cannot write {args.iidfile}\n")
             return 1
-        _write_atomic(args.iidfile, image_id.encode())
+        output.write_file(args.iidfile, image_id.encode())
     return 0
 
 
@@ -207,19 +207,6 @@ class _Prefixed:
             self.stream.write(self.prefix)
             self.prefix = ""
         self.stream.write(text)
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def builder_prune(ctx: Any, argv: list[str], prog: str) -> int:

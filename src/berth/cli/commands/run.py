@@ -12,6 +12,7 @@ import sys
 import threading
 from typing import Any
 
+from berth.cli import output
 from berth.cli.commands.containers import CommandFailed, daemon_error, print_error
 from berth.cli.flags import FlagSet
 from berth.client.api import APIError, path_quote
@@ -104,20 +105,11 @@ def _create_container(ctx: Any, request: Any, quiet: bool) -> str:
 def _write_cidfile(path: str, cid: str) -> None:
     """Write the ID (no newline) to a new file: a temp file linked into place, so a reader never sees
     half an ID and a file that appeared meanwhile is not overwritten."""
-    import os
-    tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w") as f:
-            f.write(cid)
-            f.flush()
-            os.fsync(f.fileno())
-        os.link(tmp, path)
+        output.write_file(path, cid.encode(), exclusive=True)
     except FileExistsError:
         raise CommandFailed(f"container ID file found, make sure the other container isn't running or delete "
                             f"{path}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def create(ctx: Any, argv: list[str], prog: str) -> int:
